@@ -1,0 +1,35 @@
+# Two entry points, each doing all of its own set-up:
+#   make demo   install, simulate the embedded demo campaign if absent, run `all` on it
+#   make test   install with the test extra (jwst==3.0.0 as the oracle) and run the suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+CORES  ?= all
+DEMO   ?= demo
+PIP     = $(VENV)/bin/python -m pip
+
+.PHONY: demo test install install-test clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	test -f $(DEMO)/crds/mappings/jwst/jwst_0001.pmap || $(VENV)/bin/snakewebb simulate $(DEMO)
+	$(VENV)/bin/snakemake --cores $(CORES) --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds all
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(DEMO) results logs .snakemake

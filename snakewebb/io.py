@@ -1,0 +1,49 @@
+"""File helpers shared by the step layer and the workflow adapters."""
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_save", "exposure_name"]
+
+log = logging.getLogger(__name__)
+
+_PRODUCT_SUFFIXES = (
+    "_rateints", "_rate", "_bsubints", "_bsub", "_calints", "_cal", "_i2d",
+)
+
+
+def exposure_name(path):
+    """Return the exposure ID of a product path (its name without suffix)."""
+    stem = Path(str(path)).name
+    for ext in (".fits", ".asdf"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    for suffix in _PRODUCT_SUFFIXES:
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def atomic_save(model, path):
+    """Write ``model`` to ``path`` (FITS) so that no half-written file is ever seen.
+
+    The model is written to a temporary file in the same directory and moved
+    into place with :func:`os.replace`; ``meta.filename`` records the final
+    name. On any failure the temporary file is removed and nothing appears
+    at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.meta.filename = path.name
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            model.to_fits(handle, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("wrote %s", path)
+    return path

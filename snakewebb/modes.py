@@ -1,0 +1,56 @@
+"""Which stage-2 imaging steps apply to which exposures.
+
+Shared by the step layer and by the workflow, so that the graph Snakemake
+builds and the products the steps write agree on every exposure.
+"""
+
+__all__ = [
+    "SUPPORTED_EXP_TYPES",
+    "RESAMPLE_EXP_TYPES",
+    "DEFAULT_TSO_EXP_TYPES",
+    "is_tso",
+    "runs_background",
+    "runs_resample",
+    "cal_suffix",
+    "bsub_suffix",
+]
+
+#: Imaging exposure types this project calibrates.
+SUPPORTED_EXP_TYPES = frozenset(
+    {"NRC_IMAGE", "NRC_TSIMAGE", "MIR_IMAGE", "NIS_IMAGE", "FGS_IMAGE"}
+)
+
+#: Exposure types that calwebb_image2 resamples to ``_i2d`` (2D, non-TSO data only).
+RESAMPLE_EXP_TYPES = frozenset({"MIR_IMAGE", "NRC_IMAGE", "NIS_IMAGE"})
+
+#: Exposure types treated as time series whatever their TSOVISIT says.
+DEFAULT_TSO_EXP_TYPES = ("NRC_TSIMAGE",)
+
+
+def _truthy(value):
+    if isinstance(value, str):
+        return value.strip().upper() in {"T", "TRUE", "1", "YES"}
+    return bool(value)
+
+
+def is_tso(exp_type, tsovisit=False, tso_exp_types=DEFAULT_TSO_EXP_TYPES):
+    """True for a time-series exposure: a TSO EXP_TYPE, or TSOVISIT set."""
+    return exp_type in set(tso_exp_types) or _truthy(tsovisit)
+
+
+def runs_background(n_backgrounds, tso):
+    """Background subtraction runs only with background members and never for TSO."""
+    return n_backgrounds > 0 and not tso
+
+
+def runs_resample(exp_type, is_cube, tso):
+    """Resample to ``_i2d`` only 2D, non-TSO MIRI/NIRCam/NIRISS imaging."""
+    return exp_type in RESAMPLE_EXP_TYPES and not is_cube and not tso
+
+
+def cal_suffix(is_cube):
+    return "calints" if is_cube else "cal"
+
+
+def bsub_suffix(is_cube):
+    return "bsubints" if is_cube else "bsub"

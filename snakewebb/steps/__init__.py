@@ -1,0 +1,1 @@
+"""Step layer: reference lookup, skip decisions and provenance around the pure algorithms."""
