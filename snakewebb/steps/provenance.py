@@ -3,8 +3,8 @@
 Follows what the official products carry: ``meta.cal_step.<step>`` (S_* keywords)
 set to COMPLETE or SKIPPED, ``meta.ref_file.<reftype>.name`` (R_* keywords) as
 ``crds://<file>`` or ``N/A``, ``meta.ref_file.crds.context_used`` (CRDS_CTX),
-``meta.ref_file.crds.sw_version`` (CRDS_VER), and the calibration software in
-``meta.calibration_software_name/version`` (CAL_SWNAME/CAL_VER).
+``meta.ref_file.crds.sw_version`` (CRDS_VER), and the calibration software
+version in ``meta.calibration_software_version`` (CAL_VER, ``snakewebb <version>``).
 """
 
 import logging
@@ -52,8 +52,7 @@ def record_reference(model, reftype, path):
 
 def record_software(model, context=None):
     """Stamp the calibration software, CRDS version and CRDS context on ``model``."""
-    model.meta.calibration_software_name = "snakewebb"
-    model.meta.calibration_software_version = __version__
+    model.meta.calibration_software_version = f"snakewebb {__version__}"
     context = context or os.environ.get("CRDS_CONTEXT")
     if context:
         model.meta.ref_file.crds.context_used = Path(str(context)).name
