@@ -1,0 +1,375 @@
+"""Level-2 ASN files and the exposure table the workflow is built from.
+
+The table has one row per ASN product (the exposure ID the outputs are named
+after) with its science and background members and the header keywords that
+decide how it is calibrated and which references CRDS selects for it.
+Building it means opening every science file, so it is cached on disk and
+rebuilt only for ASN files whose own (size, mtime) or whose members'
+(size, mtime) changed: a 10,000-exposure campaign loads from the cache in a
+fraction of a second.
+"""
+
+import glob
+import json
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from snakewebb import modes
+from snakewebb.errors import ExposureError, SnakewebbError
+
+__all__ = ["HEADER_KEYWORDS", "read_asn", "read_header_keywords", "exposure_table"]
+
+log = logging.getLogger(__name__)
+
+#: Primary-header keywords kept in the table: how the exposure is calibrated and
+#: what CRDS selects references on for imaging (column name = lower case, "-" -> "_",
+#: INSTRUME -> instrument).
+HEADER_KEYWORDS = (
+    "INSTRUME", "DETECTOR", "EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY", "TSOVISIT",
+    "NINTS", "DATE-OBS", "TIME-OBS", "READPATT", "CHANNEL", "BAND", "CORONMSK",
+    "SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2",
+)
+
+_CACHE_VERSION = 1
+_CACHE_NAME = "exposure_table.pkl"
+_BLOCK = 2880
+_CARD = 80
+_MAX_HEADER_BLOCKS = 2000  # 5.7 MB: no real primary header is that long
+
+
+def _column(keyword):
+    if keyword == "INSTRUME":
+        return "instrument"
+    return keyword.lower().replace("-", "_")
+
+
+# ---------------------------------------------------------------------- ASN files
+
+def read_asn(path):
+    """Read a Level-2 (image2) association.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ASN JSON file. Member names are resolved against its directory.
+
+    Returns
+    -------
+    list of dict
+        One dict per product: ``name`` (the exposure ID outputs are named after),
+        ``science`` (absolute path of the one science member) and ``backgrounds``
+        (tuple of absolute paths of the background members).
+
+    Raises
+    ------
+    ExposureError
+        One line naming the ASN file (or the product) for unreadable or malformed
+        JSON, a product without a name or with no or several science members, and
+        members whose files do not exist.
+    """
+    path = Path(path).absolute()
+    where = str(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ExposureError(where, f"cannot read ASN file ({err.strerror})") from None
+    try:
+        asn = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ExposureError(
+            where, f"malformed ASN JSON (line {err.lineno} column {err.colno}: {err.msg})"
+        ) from None
+    products = asn.get("products") if isinstance(asn, dict) else None
+    if not isinstance(products, list) or not products:
+        raise ExposureError(where, "ASN has no 'products' list")
+    out = []
+    for number, product in enumerate(products):
+        if not isinstance(product, dict) or not str(product.get("name", "")).strip():
+            raise ExposureError(where, f"product {number} has no name")
+        name = str(product["name"]).strip()
+        members = product.get("members")
+        if not isinstance(members, list):
+            raise ExposureError(name, f"product in {path.name} has no 'members' list")
+        science, backgrounds = [], []
+        for member in members:
+            if not isinstance(member, dict) or "expname" not in member:
+                raise ExposureError(name, f"member without 'expname' in {path.name}")
+            role = str(member.get("exptype", "science")).strip().lower()
+            member_path = Path(os.path.normpath(path.parent / str(member["expname"])))
+            if role == "science":
+                science.append(member_path)
+            elif role == "background":
+                backgrounds.append(member_path)
+            else:
+                log.info("%s: ignoring %s member %s", name, role, member_path.name)
+        if len(science) != 1:
+            raise ExposureError(
+                name, f"{len(science)} science members in {path.name} (expected exactly 1)"
+            )
+        for member_path in (*science, *backgrounds):
+            if not member_path.is_file():
+                raise ExposureError(
+                    name, f"member {member_path} listed in {path.name} does not exist"
+                )
+        out.append({
+            "name": name,
+            "science": str(science[0]),
+            "backgrounds": tuple(str(p) for p in backgrounds),
+        })
+    return out
+
+
+# --------------------------------------------------------------- header reading
+
+def _card_value(text):
+    """Value of a FITS card's value field (after ``"= "``): str, bool, int, float."""
+    text = text.strip()
+    if text.startswith("'"):
+        chars, i = [], 1
+        while i < len(text):
+            if text[i] == "'":
+                if text[i + 1:i + 2] == "'":
+                    chars.append("'")
+                    i += 2
+                    continue
+                break
+            chars.append(text[i])
+            i += 1
+        return "".join(chars).rstrip()
+    text = text.split("/", 1)[0].strip()
+    if text == "T":
+        return True
+    if text == "F":
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text or None
+
+
+def _read_one_header(handle, wanted):
+    """Read one FITS header from ``handle``; return (values of ``wanted``, NAXIS list)."""
+    values, naxis = {}, {}
+    for _ in range(_MAX_HEADER_BLOCKS):
+        block = handle.read(_BLOCK)
+        if len(block) < _BLOCK:
+            raise ValueError("file ends inside a FITS header")
+        for start in range(0, _BLOCK, _CARD):
+            card = block[start:start + _CARD].decode("ascii", "replace")
+            key = card[:8].rstrip()
+            if key == "END":
+                axes = [naxis.get(f"NAXIS{i}", 0) for i in range(1, naxis.get("NAXIS", 0) + 1)]
+                return values, axes, naxis
+            if card[8:10] != "= ":
+                continue
+            if key in wanted:
+                values[key] = _card_value(card[10:])
+            elif key.startswith("NAXIS") or key in ("BITPIX", "PCOUNT", "GCOUNT"):
+                naxis[key] = _card_value(card[10:])
+    raise ValueError("no END card in the FITS header")
+
+
+def read_header_keywords(path, keywords=HEADER_KEYWORDS):
+    """Read ``keywords`` from a FITS file's primary header and the SCI array's rank.
+
+    Only the header blocks are read (no data, no astropy): the primary header,
+    then, when the primary HDU has no data, the first extension header whose
+    NAXIS says whether the science array is 2D or a cube.
+
+    Returns
+    -------
+    dict
+        Keyword -> value for the keywords present, plus ``"_NDIM"`` (rank of the
+        science array, 0 when it could not be determined).
+    """
+    wanted = set(keywords)
+    with open(path, "rb") as handle:
+        first = handle.read(6)
+        if first != b"SIMPLE":
+            raise ValueError("not a FITS file")
+        handle.seek(0)
+        values, axes, _ = _read_one_header(handle, wanted)
+        ndim = len(axes)
+        if ndim == 0:
+            try:
+                _, ext_axes, _ = _read_one_header(handle, set())
+                ndim = len(ext_axes)
+            except ValueError:
+                ndim = 0
+    values["_NDIM"] = ndim
+    return values
+
+
+def _science_row(product, asn_path):
+    science = product["science"]
+    try:
+        header = read_header_keywords(science)
+    except (OSError, ValueError) as err:
+        raise ExposureError(
+            product["name"], f"cannot read the header of {science}: {err}"
+        ) from None
+    row = {
+        "exposure": product["name"],
+        "asn": str(asn_path),
+        "science": science,
+        "backgrounds": product["backgrounds"],
+    }
+    for keyword in HEADER_KEYWORDS:
+        row[_column(keyword)] = header.get(keyword)
+    name = Path(science).name
+    if header["_NDIM"] in (2, 3):
+        row["is_cube"] = header["_NDIM"] == 3
+    else:  # no image extension found: trust the product name
+        row["is_cube"] = "_rateints" in name or "_bsubints" in name
+    return row
+
+
+# ------------------------------------------------------------------ the table
+
+def _stat_key(path):
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _expand(asn_patterns):
+    if isinstance(asn_patterns, (str, os.PathLike)):
+        asn_patterns = [asn_patterns]
+    paths = []
+    for pattern in asn_patterns:
+        matches = sorted(glob.glob(os.fspath(pattern)))
+        if not matches:
+            raise SnakewebbError(f"{pattern}: ASN pattern matches no file")
+        paths.extend(os.path.abspath(m) for m in matches)
+    return list(dict.fromkeys(paths))
+
+
+def _load_cache(cache_file):
+    try:
+        with open(cache_file, "rb") as handle:
+            cache = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        return {}
+    if not isinstance(cache, dict) or cache.get("version") != _CACHE_VERSION:
+        return {}
+    return cache.get("asns", {})
+
+
+def _save_cache(cache_file, entries):
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{cache_file.name}.", suffix=".part",
+                               dir=cache_file.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump({"version": _CACHE_VERSION, "asns": entries}, handle,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _entry_is_fresh(entry, asn_key):
+    if entry is None or entry["key"] != asn_key:
+        return False
+    try:
+        return all(_stat_key(p) == k for p, k in entry["members"].items())
+    except OSError:
+        return False
+
+
+def _read_entry(asn_path, asn_key):
+    products = read_asn(asn_path)
+    rows = [_science_row(product, asn_path) for product in products]
+    members = {}
+    for product in products:
+        for member in (product["science"], *product["backgrounds"]):
+            members[member] = _stat_key(member)
+    return {"key": asn_key, "members": members, "rows": rows}
+
+
+def exposure_table(asn_patterns, *, cache_dir=None,
+                   tso_exp_types=modes.DEFAULT_TSO_EXP_TYPES):
+    """The exposures of a campaign as a DataFrame, one row per ASN product.
+
+    Parameters
+    ----------
+    asn_patterns : str or list of str
+        Glob patterns of Level-2 ASN files; each must match at least one file.
+    cache_dir : str or Path, optional
+        Directory of the on-disk cache. Without it every header is read.
+    tso_exp_types : sequence of str
+        EXP_TYPEs treated as time series (TSOVISIT=T also counts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``exposure``; columns ``asn``, ``science``, ``backgrounds`` (tuple),
+        the :data:`HEADER_KEYWORDS` (lower case), ``is_cube``, ``tso``,
+        ``suffix`` (cal/calints), ``bsub_suffix``, ``background`` (background
+        subtraction runs) and ``resample`` (an ``_i2d`` is made).
+
+    Raises
+    ------
+    SnakewebbError
+        One line naming the ASN file or exposure: unreadable ASN, missing
+        member, unreadable header, unsupported EXP_TYPE, an exposure ID given by
+        two products.
+    """
+    asn_paths = _expand(asn_patterns)
+    cache_file = Path(cache_dir) / _CACHE_NAME if cache_dir is not None else None
+    cached = _load_cache(cache_file) if cache_file is not None else {}
+    entries, reread = {}, 0
+    for asn_path in asn_paths:
+        asn_key = _stat_key(asn_path)
+        entry = cached.get(asn_path)
+        if not _entry_is_fresh(entry, asn_key):
+            entry = _read_entry(asn_path, asn_key)
+            reread += 1
+        entries[asn_path] = entry
+    if cache_file is not None and (reread or len(entries) != len(cached)):
+        _save_cache(cache_file, entries)
+    log.info("exposure table: %d ASN files, %d read, %d from cache",
+             len(entries), reread, len(entries) - reread)
+
+    rows, seen = [], {}
+    for asn_path, entry in entries.items():
+        for row in entry["rows"]:
+            name = row["exposure"]
+            if name in seen:
+                raise ExposureError(
+                    name, f"product name given by both {seen[name]} and {asn_path}"
+                )
+            seen[name] = asn_path
+            rows.append(row)
+    return _finish_table(rows, tso_exp_types)
+
+
+def _finish_table(rows, tso_exp_types):
+    columns = ["exposure", "asn", "science", "backgrounds",
+               *(_column(k) for k in HEADER_KEYWORDS), "is_cube"]
+    table = pd.DataFrame.from_records(rows, columns=columns).set_index("exposure")
+    unsupported = ~table["exp_type"].isin(modes.SUPPORTED_EXP_TYPES)
+    if unsupported.any():
+        name = table.index[unsupported][0]
+        raise ExposureError(
+            name, f"EXP_TYPE {table.at[name, 'exp_type']!r} is not a supported imaging "
+                  f"type ({', '.join(sorted(modes.SUPPORTED_EXP_TYPES))})"
+        )
+    tso_types = set(tso_exp_types)
+    table["is_cube"] = table["is_cube"].astype(bool)
+    table["tso"] = [modes.is_tso(e, t if t is not None else False, tso_types)
+                    for e, t in zip(table["exp_type"], table["tsovisit"])]
+    table["suffix"] = [modes.cal_suffix(c) for c in table["is_cube"]]
+    table["bsub_suffix"] = [modes.bsub_suffix(c) for c in table["is_cube"]]
+    table["background"] = [modes.runs_background(len(b), t)
+                           for b, t in zip(table["backgrounds"], table["tso"])]
+    table["resample"] = [modes.runs_resample(e, c, t) for e, c, t in
+                         zip(table["exp_type"], table["is_cube"], table["tso"])]
+    return table

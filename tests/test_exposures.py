@@ -1,0 +1,165 @@
+"""ASN reading and the cached exposure table (snakewebb.exposures)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from snakewebb import exposures
+from snakewebb.errors import ExposureError, SnakewebbError
+
+NIRCAM = {"INSTRUME": "NIRCAM", "DETECTOR": "NRCA1", "EXP_TYPE": "NRC_IMAGE",
+          "FILTER": "F200W", "PUPIL": "CLEAR", "SUBARRAY": "FULL",
+          "DATE-OBS": "2024-01-02", "TIME-OBS": "03:04:05.678"}
+
+
+def write_rate(path, header=NIRCAM, shape=(8, 8), **extra):
+    primary = fits.PrimaryHDU()
+    primary.header.update({**header, **extra})
+    hdul = fits.HDUList([primary, fits.ImageHDU(np.zeros(shape, "f4"), name="SCI")])
+    hdul.writeto(path)
+    return path
+
+
+def write_asn(path, products):
+    """products: {name: (science, [backgrounds])} with member names relative to path."""
+    asn = {"asn_type": "image2", "asn_pool": "test_pool", "products": [
+        {"name": name, "members": [{"expname": sci, "exptype": "science"}]
+         + [{"expname": b, "exptype": "background"} for b in bkgs]}
+        for name, (sci, bkgs) in products.items()]}
+    path.write_text(json.dumps(asn))
+    return path
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """Three exposures: 2D with a background, TSO cube, MIRI by TSOVISIT."""
+    rate = tmp_path / "rate"
+    rate.mkdir()
+    asn = tmp_path / "asn"
+    asn.mkdir()
+    write_rate(rate / "a_rate.fits")
+    write_rate(rate / "abkg_rate.fits")
+    write_rate(rate / "t_rateints.fits", shape=(3, 8, 8), EXP_TYPE="NRC_TSIMAGE",
+               TSOVISIT=True, NINTS=3)
+    write_rate(rate / "m_rate.fits", INSTRUME="MIRI", DETECTOR="MIRIMAGE",
+               EXP_TYPE="MIR_IMAGE", FILTER="F770W", PUPIL="N/A", TSOVISIT=True)
+    write_asn(asn / "a_asn.json", {"a": ("../rate/a_rate.fits", ["../rate/abkg_rate.fits"])})
+    write_asn(asn / "t_asn.json", {"t": ("../rate/t_rateints.fits", [])})
+    write_asn(asn / "m_asn.json", {"m": ("../rate/m_rate.fits", [])})
+    return tmp_path
+
+
+def test_read_asn_resolves_members_against_asn_directory(tiny, monkeypatch):
+    monkeypatch.chdir(tiny / "rate")  # a cwd where the relative names would be wrong
+    products = exposures.read_asn(tiny / "asn" / "a_asn.json")
+    assert products == [{"name": "a", "science": str(tiny / "rate" / "a_rate.fits"),
+                         "backgrounds": (str(tiny / "rate" / "abkg_rate.fits"),)}]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "malformed ASN JSON"),
+    ('{"asn_type": "image2"}', "no 'products' list"),
+    ('{"products": [{"members": []}]}', "product 0 has no name"),
+    ('{"products": [{"name": "x", "members": []}]}', "x: 0 science members"),
+])
+def test_read_asn_bad_files_give_one_line_naming_the_file(tmp_path, text, message):
+    path = tmp_path / "bad_asn.json"
+    path.write_text(text)
+    with pytest.raises(ExposureError) as info:
+        exposures.read_asn(path)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    if not message.startswith("x:"):
+        assert str(info.value).startswith(str(path))
+
+
+def test_read_asn_missing_member_names_product_and_file(tiny):
+    write_asn(tiny / "asn" / "gone_asn.json", {"gone": ("../rate/nothere_rate.fits", [])})
+    with pytest.raises(ExposureError, match=r"^gone: member .*nothere_rate.fits listed in "
+                                            r"gone_asn.json does not exist$"):
+        exposures.read_asn(tiny / "asn" / "gone_asn.json")
+
+
+def test_header_reader_agrees_with_astropy(tiny):
+    path = tiny / "rate" / "t_rateints.fits"
+    values = exposures.read_header_keywords(path)
+    header = fits.getheader(path)
+    for key in exposures.HEADER_KEYWORDS:
+        if key in header:
+            assert values[key] == header[key], key
+        else:
+            assert key not in values
+    assert values["_NDIM"] == 3
+    assert exposures.read_header_keywords(tiny / "rate" / "a_rate.fits")["_NDIM"] == 2
+
+
+def test_header_reader_parses_quotes_and_comments(tmp_path):
+    path = write_rate(tmp_path / "q_rate.fits", FILTER=("O'BRIEN", "a comment"),
+                      NINTS=(7, "ints / with slash"), TSOVISIT=False)
+    values = exposures.read_header_keywords(path)
+    assert values["FILTER"] == "O'BRIEN"
+    assert values["NINTS"] == 7
+    assert values["TSOVISIT"] is False
+
+
+def test_table_columns_and_modes(tiny):
+    table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+    assert sorted(table.index) == ["a", "m", "t"]
+    a, t, m = table.loc["a"], table.loc["t"], table.loc["m"]
+    cols = ["suffix", "is_cube", "tso", "background", "resample", "bsub_suffix"]
+    assert list(a[cols]) == ["cal", False, False, True, True, "bsub"]
+    assert a["backgrounds"] == (str(tiny / "rate" / "abkg_rate.fits"),)
+    assert list(t[cols]) == ["calints", True, True, False, False, "bsubints"]
+    # TSOVISIT=T makes a 2D MIRI exposure TSO: _cal, no background, no _i2d
+    assert list(m[cols]) == ["cal", False, True, False, False, "bsub"]
+    assert (m["instrument"], m["filter"]) == ("MIRI", "F770W")
+    assert (a["date_obs"], a["detector"]) == ("2024-01-02", "NRCA1")
+
+
+def test_tso_exp_types_are_configurable(tiny):
+    table = exposures.exposure_table([str(tiny / "asn" / "a_asn.json")],
+                                     tso_exp_types=("NRC_IMAGE",))
+    assert table.loc["a", "tso"] and not table.loc["a", "resample"]
+    assert not table.loc["a", "background"]
+
+
+def test_cache_is_used_and_refreshed_per_asn(tiny, monkeypatch):
+    cache = tiny / "cache"
+    pattern = [str(tiny / "asn" / "*_asn.json")]
+    first = exposures.exposure_table(pattern, cache_dir=cache)
+    reads = []
+    real = exposures.read_header_keywords
+    monkeypatch.setattr(exposures, "read_header_keywords",
+                        lambda path, *a, **k: reads.append(os.path.basename(path)) or real(path, *a, **k))
+    again = exposures.exposure_table(pattern, cache_dir=cache)
+    assert reads == []
+    assert again.equals(first)
+    # rewrite one science file: only its ASN is read again
+    (tiny / "rate" / "m_rate.fits").unlink()
+    write_rate(tiny / "rate" / "m_rate.fits", INSTRUME="MIRI", DETECTOR="MIRIMAGE",
+               EXP_TYPE="MIR_IMAGE", FILTER="F1000W", PUPIL="N/A", TSOVISIT=False)
+    third = exposures.exposure_table(pattern, cache_dir=cache)
+    assert reads == ["m_rate.fits"]
+    assert third.loc["m", "filter"] == "F1000W" and third.loc["m", "resample"]
+
+
+def test_unsupported_exp_type_and_duplicates(tiny):
+    write_rate(tiny / "rate" / "s_rate.fits", EXP_TYPE="NRC_WFSS")
+    write_asn(tiny / "asn" / "s_asn.json", {"s": ("../rate/s_rate.fits", [])})
+    with pytest.raises(ExposureError, match=r"^s: EXP_TYPE 'NRC_WFSS' is not a supported"):
+        exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+    (tiny / "asn" / "s_asn.json").unlink()
+    write_asn(tiny / "asn" / "dup_asn.json", {"a": ("../rate/a_rate.fits", [])})
+    with pytest.raises(ExposureError, match=r"^a: product name given by both"):
+        exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+
+
+def test_pattern_matching_nothing_and_broken_fits(tiny):
+    with pytest.raises(SnakewebbError, match="matches no file"):
+        exposures.exposure_table([str(tiny / "nowhere" / "*_asn.json")])
+    (tiny / "rate" / "a_rate.fits").write_bytes(b"SIMPLE  =                    T" + b" " * 100)
+    with pytest.raises(ExposureError, match=r"^a: cannot read the header of .*a_rate.fits"):
+        exposures.exposure_table([str(tiny / "asn" / "a_asn.json")])
