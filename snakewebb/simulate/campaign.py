@@ -59,3 +59,263 @@ class ExposureSpec:
     @property
     def filename(self):
         return f"{self.name}_{self.suffix}.fits"
+
+
+# --------------------------------------------------------------------------------------
+# The campaign design
+# --------------------------------------------------------------------------------------
+
+import math  # noqa: E402
+from functools import lru_cache  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+__all__ += ["FIELD_RA", "FIELD_DEC", "BLOCK", "design_campaign", "siaf_aperture", "attitude"]
+
+#: Centre of the simulated science field (a sparse region towards the LMC, in the CVZ).
+FIELD_RA = 80.4875
+FIELD_DEC = -69.4986
+#: Position angle of V3 (deg E of N) at the pointing aperture, same for the whole campaign.
+PA_V3 = 112.0
+#: Offset of the MIRI background field from the science field (arcsec, RA and Dec).
+BACKGROUND_OFFSET = (0.0, 240.0)
+#: Small dithers (arcsec in RA*cos(Dec), Dec) so that resampled products overlap.
+DITHERS = ((0.0, 0.0), (3.1, 2.2), (-2.7, 4.9), (1.4, -3.6))
+#: Start of the campaign (UTC).
+START = "2024-03-15T04:10:00.000"
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One entry of the 24-exposure block, before pointing and dates are filled in."""
+
+    observation: int
+    exposure: int
+    instrument: str
+    detector: str
+    exp_type: str
+    filter: str
+    pupil: str | None
+    subarray: str
+    aperture: str
+    dither: int = 0
+    nints: int = 1
+    tsovisit: bool = False
+    role: str = "science"
+    backgrounds: tuple = ()     # slot indices (in BLOCK) of the background members
+    field: str = "science"      # "science" or "background"
+
+
+#: The 24-exposure block. Every background member comes before the science exposures that
+#: use it, so that any prefix of the campaign is coherent; the first ten slots already
+#: cover every exposure type and a science exposure with a background.
+BLOCK = (
+    _Slot(1, 1, "NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL", "NRCA1_FULL"),
+    _Slot(1, 1, "NIRCAM", "NRCALONG", "NRC_IMAGE", "F444W", "CLEAR", "FULL", "NRCA5_FULL"),
+    _Slot(2, 1, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL", "MIRIM_FULL",
+          role="background", field="background"),
+    _Slot(3, 1, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL", "MIRIM_FULL",
+          backgrounds=(2,)),
+    _Slot(4, 1, "NIRISS", "NIS", "NIS_IMAGE", "CLEAR", "F150W", "FULL", "NIS_CEN"),
+    _Slot(5, 1, "FGS", "GUIDER1", "FGS_IMAGE", None, None, "FULL", "FGS1_FULL"),
+    _Slot(6, 1, "NIRCAM", "NRCA3", "NRC_TSIMAGE", "F210M", "CLEAR", "SUB64P", "NRCA3_SUB64P",
+          nints=6, tsovisit=True),
+    _Slot(7, 1, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB64", "MIRIM_SUB64",
+          nints=6, tsovisit=True),
+    _Slot(8, 1, "NIRCAM", "NRCB1", "NRC_IMAGE", "F200W", "CLEAR", "SUB160", "NRCB1_SUB160"),
+    _Slot(9, 1, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F560W", None, "SUB256", "MIRIM_SUB256"),
+    _Slot(1, 1, "NIRCAM", "NRCB4", "NRC_IMAGE", "F150W", "CLEAR", "FULL", "NRCB4_FULL"),
+    _Slot(1, 2, "NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL", "NRCA1_FULL", dither=1),
+    _Slot(1, 2, "NIRCAM", "NRCALONG", "NRC_IMAGE", "F444W", "CLEAR", "FULL", "NRCA5_FULL",
+          dither=1),
+    _Slot(1, 2, "NIRCAM", "NRCB4", "NRC_IMAGE", "F150W", "CLEAR", "FULL", "NRCB4_FULL", dither=1),
+    _Slot(1, 3, "NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL", "NRCA1_FULL", dither=2),
+    _Slot(1, 3, "NIRCAM", "NRCALONG", "NRC_IMAGE", "F444W", "CLEAR", "FULL", "NRCA5_FULL",
+          dither=2),
+    _Slot(1, 3, "NIRCAM", "NRCB4", "NRC_IMAGE", "F150W", "CLEAR", "FULL", "NRCB4_FULL", dither=2),
+    _Slot(3, 2, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL", "MIRIM_FULL", dither=1,
+          backgrounds=(2,)),
+    _Slot(3, 3, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL", "MIRIM_FULL", dither=2,
+          backgrounds=(2,)),
+    _Slot(4, 2, "NIRISS", "NIS", "NIS_IMAGE", "CLEAR", "F150W", "FULL", "NIS_CEN", dither=1),
+    _Slot(8, 2, "NIRCAM", "NRCB1", "NRC_IMAGE", "F200W", "CLEAR", "SUB160", "NRCB1_SUB160",
+          dither=1),
+    _Slot(9, 2, "MIRI", "MIRIMAGE", "MIR_IMAGE", "F560W", None, "SUB256", "MIRIM_SUB256",
+          dither=1),
+    _Slot(4, 3, "NIRISS", "NIS", "NIS_IMAGE", "F444W", "CLEARP", "FULL", "NIS_CEN"),
+    _Slot(10, 1, "FGS", "GUIDER2", "FGS_IMAGE", None, None, "FULL", "FGS2_FULL"),
+)
+
+#: SIAF aperture that the target is put on, per instrument (the pointing aperture).
+_POINTING_APERTURE = {
+    "NIRCAM": "NRCALL_FULL", "MIRI": "MIRIM_FULL", "NIRISS": "NIS_CEN", "FGS": None,
+}
+_SIAF_NAMES = {"NIRCAM": "NIRCam", "MIRI": "MIRI", "NIRISS": "NIRISS", "FGS": "FGS"}
+
+
+@lru_cache(maxsize=None)
+def _siaf(instrument):
+    import warnings
+
+    import pysiaf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pysiaf.Siaf(_SIAF_NAMES[instrument])
+
+
+@lru_cache(maxsize=None)
+def siaf_aperture(instrument, aperture):
+    """Numbers of one SIAF aperture that the headers need.
+
+    Returns a dict with ``v2_ref``, ``v3_ref`` (arcsec), ``v3yangle`` (deg), ``vparity``,
+    ``xsize``, ``ysize``, ``xstart``, ``ystart`` (1-based science-frame corner),
+    ``xref_sci``, ``yref_sci``.
+    """
+    ap = _siaf(instrument)[aperture]
+    try:
+        xstart, ystart = ap.dms_corner()
+    except TypeError:       # composite apertures (NRCALL_FULL) have no science frame
+        xstart = ystart = 1
+    return {
+        "v2_ref": float(ap.V2Ref), "v3_ref": float(ap.V3Ref),
+        "v3yangle": float(ap.V3IdlYAngle), "vparity": int(ap.VIdlParity),
+        "xsize": int(ap.XSciSize or 0), "ysize": int(ap.YSciSize or 0),
+        "xstart": int(xstart), "ystart": int(ystart),
+        "xref_sci": float(ap.XSciRef or 0.0), "yref_sci": float(ap.YSciRef or 0.0),
+    }
+
+
+def _rotation(v2_ref, v3_ref, roll, ra, dec):
+    """Matrix taking unit vectors in the telescope (V) frame to ICRS.
+
+    Built so that the point (v2_ref, v3_ref) (arcsec) lands on (ra, dec) (deg) with the +V3
+    direction there at position angle ``roll`` (deg E of N), the same convention as the
+    attitude the official pipeline builds from the WCSINFO keywords.
+    """
+    def rz(a):
+        c, s = math.cos(a), math.sin(a)
+        return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+
+    def ry(a):
+        c, s = math.cos(a), math.sin(a)
+        return np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
+
+    def rx(a):
+        c, s = math.cos(a), math.sin(a)
+        return np.array([[1.0, 0.0, 0.0], [0.0, c, s], [0.0, -s, c]])
+
+    d2r = math.pi / 180.0
+    # bring the reference point onto the +x axis, roll about it, then onto (ra, dec)
+    m = rz(v2_ref / 3600.0 * d2r)
+    m = ry(-v3_ref / 3600.0 * d2r) @ m
+    m = rx(roll * d2r) @ m
+    m = ry(dec * d2r) @ m
+    m = rz(-ra * d2r) @ m
+    return m
+
+
+def _unit(lon, lat):
+    lon, lat = np.radians(lon), np.radians(lat)
+    return np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def _lonlat(vec):
+    lon = math.degrees(math.atan2(vec[1], vec[0])) % 360.0
+    lat = math.degrees(math.asin(max(-1.0, min(1.0, vec[2]))))
+    return lon, lat
+
+
+def _position_angle(ra1, dec1, ra2, dec2):
+    """Initial bearing (deg E of N) of the great circle from point 1 to point 2."""
+    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
+    y = math.sin(r2 - r1) * math.cos(d2)
+    x = math.cos(d1) * math.sin(d2) - math.sin(d1) * math.cos(d2) * math.cos(r2 - r1)
+    return math.degrees(math.atan2(y, x)) % 360.0
+
+
+def attitude(v2_ref, v3_ref, roll, ra, dec):
+    """A telescope attitude, as a callable ``(v2, v3) arcsec -> (ra, dec) deg`` plus helpers.
+
+    Returns a dict with ``to_sky`` and ``aperture(v2, v3) -> (ra_ref, dec_ref, roll_ref)``
+    (the local roll of +V3 at that point), and ``v1`` = (ra_v1, dec_v1, pa_v3).
+    """
+    m = _rotation(v2_ref, v3_ref, roll, ra, dec)
+
+    def to_sky(v2, v3):
+        return _lonlat(m @ _unit(v2 / 3600.0, v3 / 3600.0))
+
+    def aperture(v2, v3):
+        ra0, dec0 = to_sky(v2, v3)
+        # along +V3 at constant V2 is a great circle, so its initial bearing is the local roll
+        ra1, dec1 = to_sky(v2, v3 + 1.0)
+        return ra0, dec0, _position_angle(ra0, dec0, ra1, dec1)
+
+    return {"to_sky": to_sky, "aperture": aperture, "v1": aperture(0.0, 0.0)}
+
+
+def _offset(ra, dec, dra, ddec):
+    """Move (ra, dec) by (dra*cos(dec), ddec) arcsec."""
+    return ra + dra / 3600.0 / math.cos(math.radians(dec)), dec + ddec / 3600.0
+
+
+def _date(minutes):
+    from astropy.time import Time, TimeDelta
+
+    t = Time(START, format="isot", scale="utc") + TimeDelta(minutes * 60.0, format="sec")
+    return t.isot
+
+
+def design_campaign(n_exposures=24, seed=0):
+    """The specs of a simulated campaign of ``n_exposures`` exposures.
+
+    The campaign repeats the 24-exposure :data:`BLOCK`, one visit per repetition, so any
+    ``n_exposures >= 1`` works and every prefix is coherent (background members precede
+    the science exposures that name them). Pointings place each instrument's pointing
+    aperture on the field (or on the background field), with small dithers; all detectors
+    of one NIRCam exposure share one attitude. ``seed`` does not change the design (only
+    the pixel content), so campaigns of different seeds are directly comparable.
+
+    Returns
+    -------
+    list of ExposureSpec
+    """
+    n_exposures = int(n_exposures)
+    if n_exposures < 1:
+        raise ValueError(f"the number of exposures must be at least 1, not {n_exposures}")
+    specs = []
+    for index in range(n_exposures):
+        cycle, k = divmod(index, len(BLOCK))
+        slot = BLOCK[k]
+        visit = 1 + cycle
+        ra, dec = FIELD_RA, FIELD_DEC
+        if slot.field == "background":
+            ra, dec = _offset(ra, dec, *BACKGROUND_OFFSET)
+        dx, dy = DITHERS[slot.dither % len(DITHERS)]
+        # later visits step by a few arcsec so that they overlap without repeating exactly
+        dx, dy = dx + 1.7 * cycle, dy - 1.1 * cycle
+        ra, dec = _offset(ra, dec, dx, dy)
+        pointing_ap = _POINTING_APERTURE[slot.instrument] or slot.aperture
+        p = siaf_aperture(slot.instrument, pointing_ap)
+        att = attitude(p["v2_ref"], p["v3_ref"], PA_V3, ra, dec)
+        a = siaf_aperture(slot.instrument, slot.aperture)
+        ra_ref, dec_ref, roll_ref = att["aperture"](a["v2_ref"], a["v3_ref"])
+        # exposures of one visit follow each other every 20 minutes (per observation slot)
+        date = _date(60.0 * 24 * cycle + 20.0 * slot.observation + 5.0 * slot.exposure)
+        backgrounds = tuple(
+            _slot_name(BLOCK[b], visit) for b in slot.backgrounds
+        )
+        specs.append(ExposureSpec(
+            program=1234, observation=slot.observation, visit=visit,
+            instrument=slot.instrument, detector=slot.detector, exp_type=slot.exp_type,
+            filter=slot.filter, pupil=slot.pupil, subarray=slot.subarray,
+            aperture=slot.aperture, ra_ref=ra_ref, dec_ref=dec_ref, roll_ref=roll_ref,
+            date_obs=date, exposure=slot.exposure, nints=slot.nints, tsovisit=slot.tsovisit,
+            role=slot.role, backgrounds=backgrounds,
+        ))
+    return specs
+
+
+def _slot_name(slot, visit):
+    det = slot.detector.lower()
+    return f"jw{1234:05d}{slot.observation:03d}{visit:03d}_02101_{slot.exposure:05d}_{det}"
