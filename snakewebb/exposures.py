@@ -10,6 +10,7 @@ fraction of a second.
 """
 
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +23,13 @@ import pandas as pd
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
 
-__all__ = ["HEADER_KEYWORDS", "read_asn", "read_header_keywords", "exposure_table"]
+__all__ = [
+    "HEADER_KEYWORDS",
+    "read_asn",
+    "read_header_keywords",
+    "exposure_table",
+    "exposure_references",
+]
 
 log = logging.getLogger(__name__)
 
@@ -261,15 +268,14 @@ def _load_cache(cache_file):
     return cache.get("asns", {})
 
 
-def _save_cache(cache_file, entries):
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{cache_file.name}.", suffix=".part",
-                               dir=cache_file.parent)
+def _save_pickle(path, obj):
+    """Write ``obj`` to ``path`` atomically (a reader never sees half a cache)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump({"version": _CACHE_VERSION, "asns": entries}, handle,
-                        protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache_file)
+            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -334,7 +340,7 @@ def exposure_table(asn_patterns, *, cache_dir=None,
             reread += 1
         entries[asn_path] = entry
     if cache_file is not None and (reread or len(entries) != len(cached)):
-        _save_cache(cache_file, entries)
+        _save_pickle(cache_file, {"version": _CACHE_VERSION, "asns": entries})
     log.info("exposure table: %d ASN files, %d read, %d from cache",
              len(entries), reread, len(entries) - reread)
 
@@ -373,3 +379,101 @@ def _finish_table(rows, tso_exp_types):
     table["resample"] = [modes.runs_resample(e, c, t) for e, c, t in
                          zip(table["exp_type"], table["is_cube"], table["tso"])]
     return table
+
+
+# ------------------------------------------------------------- reference files
+
+_REFS_CACHE_VERSION = 1
+
+
+def _refs_cache_file(cache_dir, context):
+    crds_path = os.path.abspath(os.environ.get("CRDS_PATH", ""))
+    tag = hashlib.sha1(crds_path.encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"references_{Path(context).stem}_{tag}.pkl"
+
+
+def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None):
+    """The reference files of every exposure of ``table`` under ``context``.
+
+    CRDS is asked once per distinct set of selection keywords (through
+    :func:`snakewebb.references.best_references_table`) and the answers are
+    cached per context and CRDS cache on disk: a context is immutable, so a
+    later run asks CRDS only about keyword sets it has not seen.
+    :func:`snakewebb.references.configure_crds` must have been called.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`exposure_table`.
+    reftypes : sequence of str
+        Reference types wanted (those of the steps that run).
+    context : str
+        The CRDS context in use (``jwst_0002.pmap``).
+    cache_dir : str or Path, optional
+        Directory of the on-disk cache.
+    lookup : callable, optional
+        ``lookup(params, context=, reftypes=)`` with the signature of
+        :func:`snakewebb.references.best_references_table` (the default).
+
+    Returns
+    -------
+    dict
+        exposure -> {reftype: absolute path}; reftypes that are N/A for the
+        exposure are left out.
+
+    Raises
+    ------
+    ReferenceLookupError
+        Naming the (first) exposure and the reftype CRDS cannot resolve.
+    """
+    if lookup is None:
+        from snakewebb.references import best_references_table as lookup
+
+    reftypes = tuple(reftypes)
+    keys = [_column(k) for k in HEADER_KEYWORDS]
+    cache_file = _refs_cache_file(cache_dir, context) if cache_dir is not None else None
+    known = {}
+    if cache_file is not None:
+        try:
+            with open(cache_file, "rb") as handle:
+                stored = pickle.load(handle)
+            if stored.get("version") == _REFS_CACHE_VERSION:
+                known = stored["refs"]
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError):
+            known = {}
+
+    params = table[keys].astype(object).where(table[keys].notna(), None)
+    param_keys = list(params.itertuples(index=False, name=None))
+    first_of = {}
+    for name, key in zip(params.index, param_keys):
+        first_of.setdefault(key, name)
+    missing_types = {}
+    for key in first_of:
+        entry = known.get(key, {})
+        lacking = [rt for rt in reftypes
+                   if rt not in entry or (entry[rt] is not None and not os.path.exists(entry[rt]))]
+        if lacking:
+            missing_types[key] = tuple(lacking)
+    if missing_types:
+        todo = list(missing_types)
+        wanted = tuple(sorted({rt for key in todo for rt in missing_types[key]},
+                              key=reftypes.index))
+        frame = pd.DataFrame(
+            [dict(zip(HEADER_KEYWORDS, key)) for key in todo],
+            index=pd.Index([first_of[key] for key in todo], name="exposure"),
+        )
+        log.info("asking CRDS (%s) about %d keyword sets for %s",
+                 context, len(todo), ", ".join(wanted))
+        found = lookup(frame, context=context, reftypes=wanted)
+        for key, name in zip(todo, frame.index):
+            entry = dict(known.get(key, {}))
+            for rt in wanted:
+                value = found.at[name, rt]
+                entry[rt] = None if value is None or pd.isna(value) else str(value)
+            known[key] = entry
+        if cache_file is not None:
+            _save_pickle(cache_file, {"version": _REFS_CACHE_VERSION, "refs": known})
+
+    per_key = {key: {rt: known[key][rt] for rt in reftypes if known[key][rt] is not None}
+               for key in first_of}
+    return {name: per_key[key] for name, key in zip(params.index, param_keys)}

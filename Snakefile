@@ -1,0 +1,48 @@
+# snakewebb: JWST stage-2 imaging (calwebb_image2) over a campaign of Level-2 ASNs.
+#   snakemake --cores 32 all_cal        # every _cal/_calints
+#   snakemake --cores 32                # `all`: _cal/_calints and every applicable _i2d
+# See docs/workflow.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/config.schema.yaml", set_default=True)
+
+
+include: "rules/common.smk"
+include: "rules/background.smk"
+include: "rules/calibrate.smk"
+include: "rules/resample.smk"
+
+
+localrules:
+    all,
+    all_cal,
+    all_i2d,
+    all_bsub,
+
+
+rule all:
+    input:
+        CAL_FILES,
+        I2D_FILES,
+        BSUB_FILES if config["save_bsub"] else [],
+
+
+rule all_cal:
+    input:
+        CAL_FILES,
+
+
+rule all_i2d:
+    input:
+        I2D_FILES,
+
+
+rule all_bsub:
+    input:
+        BSUB_FILES,

@@ -1,0 +1,20 @@
+# _rate -> _bsub, _rateints -> _bsubints: only for exposures with background members,
+# and only part of `all` when save_bsub is set (then calibrate starts from the _bsub).
+
+
+rule subtract_background:
+    input:
+        unpack(bsub_input),
+    output:
+        bsub=f"{OUT}/{{exposure}}_{{bsubsuffix}}.fits",
+    log:
+        "logs/subtract_background/{exposure}_{bsubsuffix}.log",
+    benchmark:
+        "benchmarks/subtract_background/{exposure}_{bsubsuffix}.tsv"
+    params:
+        options=IMAGE2_OPTIONS,
+    threads: 1
+    conda:
+        "../envs/snakewebb.yaml"
+    script:
+        "../scripts/subtract_background.py"

@@ -1,0 +1,21 @@
+# _rate|_bsub -> _cal, _rateints|_bsubints -> _calints: assign_wcs, flat_field, photom
+# (and background subtraction unless the input is already a _bsub). The reference
+# files the exposure needs are inputs, so a new context reruns only what it changes.
+
+
+rule calibrate:
+    input:
+        unpack(cal_input),
+    output:
+        cal=f"{OUT}/{{exposure}}_{{calsuffix}}.fits",
+    log:
+        "logs/calibrate/{exposure}_{calsuffix}.log",
+    benchmark:
+        "benchmarks/calibrate/{exposure}_{calsuffix}.tsv"
+    params:
+        options=IMAGE2_OPTIONS,
+    threads: 1
+    conda:
+        "../envs/snakewebb.yaml"
+    script:
+        "../scripts/calibrate.py"

@@ -1,0 +1,157 @@
+# Helpers of the workflow: the exposure table, each exposure's reference files, the
+# input functions and target lists. Everything per exposure is computed once here
+# (from on-disk caches) so that input functions are plain dict lookups.
+import os
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from snakewebb import exposures, references
+from snakewebb.errors import SnakewebbError
+
+OUT = str(config["output_dir"]).rstrip("/") or "."
+CACHE_DIR = os.path.join(OUT, ".snakewebb")
+SKIP = config["skip"]
+SAVE_BSUB = config["save_bsub"]
+
+
+wildcard_constraints:
+    exposure=r"[^/]+",
+    calsuffix=r"cal|calints",
+    bsubsuffix=r"bsub|bsubints",
+
+
+def _fail(err):
+    """A package error as a one-line WorkflowError (no traceback from json/astropy/crds)."""
+    return WorkflowError(str(err))
+
+
+def _crds_settings():
+    """CRDS cache and context: config, else the environment, else the demo cache."""
+    crds_path = config["crds_path"] or os.environ.get("CRDS_PATH") or "demo/crds"
+    context = config["crds_context"] or os.environ.get("CRDS_CONTEXT") or None
+    if context is None:
+        pmaps = sorted(Path(crds_path, "mappings", "jwst").glob("jwst_*.pmap"))
+        if not pmaps:
+            raise WorkflowError(
+                f"{crds_path}: no CRDS context (no mappings/jwst/jwst_*.pmap); set "
+                "crds_path/crds_context or CRDS_PATH/CRDS_CONTEXT"
+            )
+        context = pmaps[-1].name
+    return os.path.abspath(crds_path), context
+
+
+def _used_reftypes():
+    """Reference types of the calibrate steps not skipped: only those are job inputs."""
+    return tuple(
+        reftype
+        for step, reftypes in references.REFTYPES.items()
+        if not SKIP.get(step, False)
+        for reftype in reftypes
+    )
+
+
+try:
+    asn_patterns = config["asn"]
+    if isinstance(asn_patterns, str):
+        asn_patterns = [asn_patterns]
+    EXPOSURES = exposures.exposure_table(
+        asn_patterns, cache_dir=CACHE_DIR, tso_exp_types=tuple(config["tso_exp_types"])
+    )
+    CRDS_PATH, CRDS_CONTEXT = _crds_settings()
+    CRDS_CONTEXT = references.configure_crds(crds_path=CRDS_PATH, context=CRDS_CONTEXT)
+    REFS = exposures.exposure_references(
+        EXPOSURES,
+        _used_reftypes(),
+        context=CRDS_CONTEXT,
+        cache_dir=CACHE_DIR,
+        lookup=references.best_references_table,
+    )
+except SnakewebbError as err:
+    raise _fail(err) from None
+
+
+def _records():
+    """Per exposure: (cal suffix, bsub suffix, runs background, science, backgrounds)."""
+    run_bkg = EXPOSURES["background"] & (not SKIP["background"])
+    return {
+        name: (cal, bsub, bool(bkg), science, list(backgrounds))
+        for name, cal, bsub, bkg, science, backgrounds in zip(
+            EXPOSURES.index,
+            EXPOSURES["suffix"],
+            EXPOSURES["bsub_suffix"],
+            run_bkg,
+            EXPOSURES["science"],
+            EXPOSURES["backgrounds"],
+        )
+    }
+
+
+RECORDS = _records()
+RESAMPLED = set(EXPOSURES.index[EXPOSURES["resample"]]) if not SKIP["resample"] else set()
+
+CAL_FILES = [f"{OUT}/{name}_{rec[0]}.fits" for name, rec in RECORDS.items()]
+I2D_FILES = [f"{OUT}/{name}_i2d.fits" for name in EXPOSURES.index if name in RESAMPLED]
+BSUB_FILES = [f"{OUT}/{name}_{rec[1]}.fits" for name, rec in RECORDS.items() if rec[2]]
+
+IMAGE2_OPTIONS = {
+    "tso_exp_types": list(config["tso_exp_types"]),
+    "skip_background": SKIP["background"],
+    "skip_assign_wcs": SKIP["assign_wcs"],
+    "skip_flat_field": SKIP["flat_field"],
+    "skip_photom": SKIP["photom"],
+    "bkg_sigma": config["background"]["sigma"],
+    "bkg_maxiters": config["background"]["maxiters"],
+}
+RESAMPLE_OPTIONS = dict(config["resample"])
+
+
+def _record(wildcards, what):
+    try:
+        return RECORDS[wildcards.exposure]
+    except KeyError:
+        raise WorkflowError(
+            f"{wildcards.exposure}: not an exposure of the campaign's ASN files "
+            f"(asked for its {what})"
+        ) from None
+
+
+def refs_for(wildcards):
+    """Reference files of the exposure, {reftype: path}; N/A types are left out."""
+    return REFS[wildcards.exposure]
+
+
+def cal_input(wildcards):
+    """Science (or its _bsub when save_bsub), background members, reference files."""
+    cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
+    if wildcards.calsuffix != cal:
+        raise WorkflowError(
+            f"{wildcards.exposure}: its calibrated product is _{cal}, not _{wildcards.calsuffix}"
+        )
+    inputs = dict(refs_for(wildcards))
+    if bkg and SAVE_BSUB:
+        inputs["science"] = f"{OUT}/{wildcards.exposure}_{bsub}.fits"
+    else:
+        inputs["science"] = science
+        if bkg:
+            inputs["backgrounds"] = backgrounds
+    return inputs
+
+
+def bsub_input(wildcards):
+    """Science and background members of an exposure that gets background subtraction."""
+    cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.bsubsuffix}")
+    if not bkg or wildcards.bsubsuffix != bsub:
+        raise WorkflowError(
+            f"{wildcards.exposure}: no _{wildcards.bsubsuffix} product (background "
+            "subtraction does not run for it)"
+        )
+    return {"science": science, "backgrounds": backgrounds}
+
+
+def resample_input(wildcards):
+    """The _cal of an exposure that is resampled."""
+    _record(wildcards, "_i2d")
+    if wildcards.exposure not in RESAMPLED:
+        raise WorkflowError(f"{wildcards.exposure}: no _i2d (not resampled: TSO, cube or skipped)")
+    return {"cal": f"{OUT}/{wildcards.exposure}_cal.fits"}

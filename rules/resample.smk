@@ -1,0 +1,19 @@
+# _cal -> _i2d: only 2D, non-TSO NIRCam/MIRI/NIRISS imaging (see snakewebb.modes).
+
+
+rule resample_exposure:
+    input:
+        unpack(resample_input),
+    output:
+        i2d=f"{OUT}/{{exposure}}_i2d.fits",
+    log:
+        "logs/resample_exposure/{exposure}.log",
+    benchmark:
+        "benchmarks/resample_exposure/{exposure}.tsv"
+    params:
+        options=RESAMPLE_OPTIONS,
+    threads: 1
+    conda:
+        "../envs/snakewebb.yaml"
+    script:
+        "../scripts/resample_exposure.py"

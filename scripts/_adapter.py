@@ -1,0 +1,55 @@
+"""Shared by the `script:` adapters: logging to the job's log file, one-line errors.
+
+Snakemake puts this directory on ``sys.path`` before running a script.
+"""
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+try:
+    import snakewebb  # noqa: F401 - installed (pip install -e .)
+except ImportError:  # a conda env from envs/snakewebb.yaml: use this checkout's package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from snakewebb.errors import SnakewebbError  # noqa: E402
+
+__all__ = ["run", "paths"]
+
+
+def paths(value):
+    """A named input that may be one path or a list of them, as a list of str."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def run(snakemake, job):
+    """Run ``job()`` with logging sent to ``snakemake.log[0]``.
+
+    A :class:`SnakewebbError` (bad input, unresolvable reference) is written as its
+    one line to the log and to stderr, and the process exits 1. Anything else is
+    logged with its traceback to the log file and summarised in one line on stderr.
+    """
+    handler = logging.FileHandler(snakemake.log[0], mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    log = logging.getLogger("snakewebb.workflow")
+    try:
+        job()
+    except SnakewebbError as err:
+        log.error("%s", err)
+        print(f"ERROR {err}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as err:  # noqa: BLE001 - the adapter is the last stop
+        log.error("unexpected failure:\n%s", traceback.format_exc())
+        print(f"ERROR {snakemake.rule} {snakemake.wildcards.exposure}: "
+              f"{type(err).__name__}: {' '.join(str(err).split())} "
+              f"(traceback in {snakemake.log[0]})", file=sys.stderr)
+        sys.exit(1)
