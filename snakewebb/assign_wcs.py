@@ -25,6 +25,7 @@ Pure functions: models in, new models out; the input is never modified.
 """
 
 import logging
+import warnings
 
 import numpy as np
 from astropy import coordinates as coord
@@ -367,7 +368,11 @@ def sip_keywords(wcs, crpix=None, **options):
         Keyword (lowercase) -> value, without NAXIS*.
     """
     opts = dict(SIP_DEFAULTS, **options)
-    hdr = wcs.to_fits_sip(crpix=crpix, projection="TAN", **opts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hdr = wcs.to_fits_sip(crpix=crpix, projection="TAN", **opts)
+    for warning in caught:
+        log.warning("SIP fit: %s", warning.message)
     return {k.lower(): v for k, v in hdr.items() if not k.upper().startswith("NAXIS")}
 
 
