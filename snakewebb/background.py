@@ -1,0 +1,181 @@
+"""Background subtraction from dedicated background exposures (pure algorithm).
+
+The background members of an exposure's association are combined pixel by
+pixel with a sigma-clipped mean (median centre, standard deviation scale,
+``sigma`` for both bounds, up to ``maxiters`` iterations, NaN ignored) and
+the result is subtracted from the science signal. A background that is
+itself per integration (``_rateints``) is first collapsed to one image by
+the same clipped mean over its integrations. The DQ flags of every
+background pixel used are OR-ed into the science DQ. As in the official
+imaging step, the science ERR and variances are left as they are; the
+uncertainty of the combined background is computed and returned with it.
+
+Backgrounds taken with a different subarray contribute only where they
+overlap the science footprint. Pixels that no background covers (or where
+every background is NaN) get a background of zero, as in the official step.
+"""
+
+import logging
+import math
+import warnings
+
+import numpy as np
+
+__all__ = ["BackgroundShapeError", "clipped_mean", "combine_backgrounds", "subtract_background"]
+
+log = logging.getLogger(__name__)
+
+_FULL_FRAME = {"MIRI": (1024, 1032)}
+_FULL_FRAME_DEFAULT = (2048, 2048)
+
+
+class BackgroundShapeError(ValueError):
+    """A background (or the science) whose footprint cannot be placed."""
+
+
+def _box(model):
+    """0-based (y0, x0, y1, x1) footprint of ``model`` on its detector."""
+    sub = model.meta.subarray
+    ny, nx = model.data.shape[-2:]
+    if None in (sub.xstart, sub.ystart, sub.xsize, sub.ysize):
+        instrument = (model.meta.instrument.name or "").upper()
+        if (ny, nx) != _FULL_FRAME.get(instrument, _FULL_FRAME_DEFAULT):
+            raise BackgroundShapeError(
+                f"{model.meta.filename or 'model'}: no SUBSTRT/SUBSIZE keywords and not full frame"
+            )
+        return 0, 0, ny, nx
+    y0, x0 = sub.ystart - 1, sub.xstart - 1
+    return y0, x0, y0 + sub.ysize, x0 + sub.xsize
+
+
+def _cannot_clip(n, sigma):
+    """True when no sample of ``n`` can lie more than ``sigma`` std from the median.
+
+    For n samples |x - mean| <= std (n-1)/sqrt(n), and |mean - median| <= std,
+    so |x - median| <= std ((n-1)/sqrt(n) + 1). Clipping needs a strictly
+    larger deviation than ``sigma`` std.
+    """
+    return n <= 1 or (n - 1) / math.sqrt(n) + 1.0 <= sigma
+
+
+def clipped_mean(stack, sigma=3.0, maxiters=None):
+    """Sigma-clipped mean along axis 0, NaN ignored.
+
+    Returns ``(mean, mask)``: mean is float64 with 0 where every sample is
+    clipped or NaN; mask is the per-sample clip mask (True = rejected).
+    For small stacks where clipping is impossible, the mean is computed
+    directly; otherwise astropy's ``sigma_clip`` (median/std) does it.
+    """
+    stack = np.asarray(stack, dtype=np.float64)
+    if _cannot_clip(stack.shape[0], sigma):
+        mask = ~np.isfinite(stack)
+        good = np.where(mask, 0.0, stack)
+        count = stack.shape[0] - mask.sum(axis=0)
+        total = good.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        return mean, mask
+    from astropy.stats import sigma_clip
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=AstropyUserWarning)
+        clipped = sigma_clip(stack, sigma=sigma, maxiters=maxiters, axis=0)
+    mean = np.asarray(clipped.mean(axis=0).filled(0.0), dtype=np.float64)
+    return mean, np.ma.getmaskarray(clipped)
+
+
+def _cutout(science_box, background):
+    """The background's data, err, dq placed on the science footprint (NaN / 0 outside)."""
+    sy0, sx0, sy1, sx1 = science_box
+    by0, bx0, by1, bx1 = _box(background)
+    y0, x0, y1, x1 = max(sy0, by0), max(sx0, bx0), min(sy1, by1), min(sx1, bx1)
+    lead = background.data.shape[:-2]
+    shape = lead + (sy1 - sy0, sx1 - sx0)
+    data = np.full(shape, np.nan, dtype=np.float32)
+    err = np.full(shape, np.nan, dtype=np.float32)
+    dq = np.zeros(shape, dtype=np.uint32)
+    if y1 <= y0 or x1 <= x0:
+        log.debug("%s does not overlap the science footprint", background.meta.filename)
+        return data, err, dq
+    src = (..., slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0))
+    dst = (..., slice(y0 - sy0, y1 - sy0), slice(x0 - sx0, x1 - sx0))
+    data[dst] = background.data[src]
+    berr = background.err
+    if berr is not None and np.size(berr):
+        err[dst] = berr[src]
+    dq[dst] = background.dq[src]
+    return data, err, dq
+
+
+def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None):
+    """Combine background models into one image on the science footprint.
+
+    Parameters
+    ----------
+    science : ImageModel or CubeModel
+        Only its footprint (subarray) and image shape are used.
+    backgrounds : sequence of ImageModel/CubeModel
+        Open background exposures (not modified).
+    sigma, maxiters
+        Clipping threshold and iteration limit (None: until nothing changes).
+
+    Returns
+    -------
+    data : float32 ndarray (ny, nx)
+    err : float32 ndarray (ny, nx)
+        Uncertainty of the clipped mean (root-sum of the kept variances over their count).
+    dq : uint32 ndarray (ny, nx)
+    """
+    if not backgrounds:
+        raise ValueError("no background exposures to combine")
+    box = _box(science)
+    image_shape = science.data.shape[-2:]
+    n = len(backgrounds)
+    cdata = np.empty((n,) + image_shape)
+    cvar = np.empty((n,) + image_shape)
+    dq = np.zeros(image_shape, dtype=np.uint32)
+    for i, bkg in enumerate(backgrounds):
+        data, err, bdq = _cutout(box, bkg)
+        var = err.astype(np.float64) ** 2
+        if data.ndim == 3:
+            cdata[i] = clipped_mean(data, sigma, maxiters)[0]
+            cvar[i] = clipped_mean(var, sigma, maxiters)[0]
+            dq |= np.bitwise_or.reduce(bdq, axis=0)
+        else:
+            cdata[i] = data
+            cvar[i] = var
+            dq |= bdq
+    mean, mask = clipped_mean(cdata, sigma, maxiters)
+    kept = n - mask.sum(axis=0)
+    var_sum = np.where(mask, 0.0, cvar).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.where(kept > 0, np.sqrt(var_sum) / np.maximum(kept, 1), 0.0)
+    return mean.astype(np.float32), err.astype(np.float32), dq
+
+
+def subtract_background(model, backgrounds, sigma=3.0, maxiters=None, *, copy=True):
+    """Subtract the combined background from ``model``.
+
+    Parameters
+    ----------
+    model : ImageModel or CubeModel
+        Science slope data; a cube has the same background taken from every integration.
+    backgrounds : sequence of models
+        Open background exposures.
+    sigma, maxiters
+        Sigma-clipping parameters of the combination.
+    copy : bool
+        Work on a copy (default), or in place when False.
+
+    Returns
+    -------
+    result, combined : (model, tuple)
+        The background-subtracted model and the combined background
+        ``(data, err, dq)`` from :func:`combine_backgrounds`.
+    """
+    combined = combine_backgrounds(model, backgrounds, sigma, maxiters)
+    out = model.copy() if copy else model
+    out.data -= combined[0]
+    out.dq |= combined[2]
+    return out, combined

@@ -1,0 +1,134 @@
+"""Background combination/subtraction and its step: compared with jwst's background_sub."""
+
+import numpy as np
+import pytest
+from stdatamodels.jwst.datamodels import dqflags
+
+from snakewebb import background
+from snakewebb.errors import ExposureError
+from snakewebb.steps.background import run_background
+from snakewebb.steps.image2 import Image2Options
+from tests.test_flat_field import science_model
+
+MODES = [
+    ("NIRCAM", "NRCA1", "NRC_IMAGE"),
+    ("MIRI", "MIRIMAGE", "MIR_IMAGE"),
+    ("NIRISS", "NIS", "NIS_IMAGE"),
+    ("FGS", "GUIDER1", "FGS_IMAGE"),
+]
+SHAPE = (12, 14)
+CORNER = (33, 17)
+
+
+def backgrounds(tmp_path, mode, n, nints=None, outlier=True, seed=10):
+    paths = []
+    for i in range(n):
+        bkg = science_model(*mode, SHAPE, corner=CORNER, nints=nints, seed=seed + i)
+        bkg.data = (bkg.data * 0.1 + 1.0).astype(np.float32)
+        bkg.data[..., 0, 0] = np.nan if i == 0 else bkg.data[..., 0, 0]
+        if outlier and i == 1:
+            bkg.data[..., 5:7, 5:7] += 1000.0  # a star in one background
+        bkg.dq[..., 9, i] |= dqflags.pixel["JUMP_DET"]
+        path = tmp_path / f"bkg{i}_rate.fits"
+        bkg.save(path)
+        paths.append(str(path))
+    return paths
+
+
+def official(model, paths, sigma, maxiters):
+    from jwst.background.background_sub import background_sub
+
+    result = model.copy()
+    bkg, result = background_sub(result, paths, sigma, maxiters)
+    return bkg, result
+
+
+def opened(paths):
+    from stdatamodels.jwst import datamodels
+
+    return [datamodels.open(p) for p in paths]
+
+
+def compare(model, paths, sigma=3.0, maxiters=None):
+    ref_bkg, ref = official(model, paths, sigma, maxiters)
+    before = model.data.copy()
+    ours, (bdata, berr, bdq) = background.subtract_background(model, opened(paths), sigma, maxiters)
+    np.testing.assert_array_equal(model.data, before)  # input untouched
+    np.testing.assert_allclose(bdata, ref_bkg.data, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(berr, ref_bkg.err, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(bdq, ref_bkg.dq)
+    for name in ("data", "err", "var_poisson", "var_rnoise"):
+        a, b = getattr(ours, name), getattr(ref, name)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=name)
+    np.testing.assert_array_equal(ours.dq, ref.dq)
+    return ours, bdata
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[m[2] for m in MODES])
+@pytest.mark.parametrize("n", [1, 2, 12])
+def test_image_matches_official(tmp_path, mode, n):
+    model = science_model(*mode, SHAPE, corner=CORNER)
+    ours, bdata = compare(model, backgrounds(tmp_path, mode, n))
+    if n == 12:  # the star in one background is clipped away
+        assert np.all(bdata[5:7, 5:7] < 10)
+    assert bdata[0, 0] != 0 or n == 1  # NaN in one member only is ignored
+    if n == 1:
+        assert bdata[0, 0] == 0  # every member NaN: nothing subtracted
+
+
+@pytest.mark.parametrize("maxiters", [1, 5])
+def test_maxiters_and_sigma_are_used(tmp_path, maxiters):
+    mode = MODES[0]
+    model = science_model(*mode, SHAPE, corner=CORNER)
+    compare(model, backgrounds(tmp_path, mode, 8), sigma=2.0, maxiters=maxiters)
+
+
+@pytest.mark.parametrize("bkg_nints", [1, 4])
+def test_cube_matches_official(tmp_path, bkg_nints):
+    mode = MODES[0]
+    model = science_model(*mode, SHAPE, corner=CORNER, nints=3)
+    ours, _ = compare(model, backgrounds(tmp_path, mode, 3, nints=bkg_nints))
+    assert ours.data.shape == (3,) + SHAPE
+
+
+def test_background_on_other_subarray_only_counts_where_it_overlaps(tmp_path):
+    mode = MODES[0]
+    model = science_model(*mode, SHAPE, corner=CORNER)
+    far = science_model(*mode, SHAPE, corner=(500, 500))
+    far.save(tmp_path / "far_rate.fits")
+    near = backgrounds(tmp_path, mode, 1, outlier=False)
+    ours, bdata = compare(model, near + [str(tmp_path / "far_rate.fits")])
+    _, only_near = background.subtract_background(model, opened(near))
+    np.testing.assert_allclose(bdata, only_near[0])
+
+
+def test_step_skips_without_members_and_reports_missing_ones(tmp_path):
+    mode = MODES[0]
+    model = science_model(*mode, SHAPE, corner=CORNER)
+    out = run_background(model, [], Image2Options(), exposure="jw1_nrca1")
+    assert out.meta.cal_step.bkg_subtract == "SKIPPED"
+    np.testing.assert_array_equal(out.data, model.data)
+
+    paths = backgrounds(tmp_path, mode, 2)
+    out = run_background(model, paths, Image2Options(bkg_sigma=2.5), exposure="jw1_nrca1")
+    assert out.meta.cal_step.bkg_subtract == "COMPLETE"
+    assert model.meta.cal_step.bkg_subtract is None
+
+    with pytest.raises(ExposureError, match=r"^jw1_nrca1: background member gone_rate.fits not found"):
+        run_background(model, paths + [str(tmp_path / "gone_rate.fits")], Image2Options(),
+                       exposure="jw1_nrca1")
+
+
+@pytest.mark.filterwarnings("ignore:Input data contains invalid values")
+def test_clipped_mean_shortcut_agrees_with_astropy():
+    from astropy.stats import sigma_clip
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 6):
+        stack = rng.normal(0, 1, (n, 500))
+        stack[0, :5] = 1e6
+        stack[-1, 5:10] = np.nan
+        ours, _ = background.clipped_mean(stack, 3.0, None)
+        ref = sigma_clip(stack, sigma=3.0, maxiters=None, axis=0).mean(axis=0).data
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
