@@ -1,0 +1,379 @@
+"""CRDS best references for stage-2 imaging, from a local cache, offline by default.
+
+The lookup honours the variables JWST users already set: ``CRDS_PATH`` (the
+cache), ``CRDS_CONTEXT`` (the pipeline mapping, e.g. ``jwst_0002.pmap``) and
+``CRDS_SERVER_URL``. With no server given, CRDS runs in serverless mode
+(``CRDS_MODE=local``): every answer comes from the cache and no request leaves
+the machine.
+
+``crds`` is imported inside the functions that need it, so importing this
+module stays cheap.
+"""
+
+import logging
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from snakewebb.errors import ReferenceLookupError, SnakewebbError
+
+__all__ = [
+    "REFTYPES",
+    "ALL_REFTYPES",
+    "SERVERLESS_URL",
+    "configure_crds",
+    "matching_parameters",
+    "best_references",
+    "best_references_table",
+]
+
+log = logging.getLogger(__name__)
+
+#: Reference types each of our steps uses.
+REFTYPES = {
+    "assign_wcs": ("distortion", "filteroffset"),
+    "flat_field": ("flat",),
+    "photom": ("photom", "area"),
+}
+
+#: Every reference type of :data:`REFTYPES`, in step order.
+ALL_REFTYPES = tuple(t for types in REFTYPES.values() for t in types)
+
+#: Any CRDS server URL containing "serverless" makes the client work from the cache only.
+SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
+
+# FITS keyword -> the datamodel path CRDS (and the JWST rmaps) select on.
+_KEYWORDS = {
+    "TELESCOP": "META.TELESCOPE",
+    "INSTRUME": "META.INSTRUMENT.NAME",
+    "DETECTOR": "META.INSTRUMENT.DETECTOR",
+    "FILTER": "META.INSTRUMENT.FILTER",
+    "PUPIL": "META.INSTRUMENT.PUPIL",
+    "CHANNEL": "META.INSTRUMENT.CHANNEL",
+    "MODULE": "META.INSTRUMENT.MODULE",
+    "BAND": "META.INSTRUMENT.BAND",
+    "EXP_TYPE": "META.EXPOSURE.TYPE",
+    "READPATT": "META.EXPOSURE.READPATT",
+    "SUBARRAY": "META.SUBARRAY.NAME",
+    "DATE-OBS": "META.OBSERVATION.DATE",
+    "TIME-OBS": "META.OBSERVATION.TIME",
+}
+_PATHS = {path: kw for kw, path in _KEYWORDS.items()}
+# Spellings accepted as column names / dict keys besides the FITS keyword and path.
+_ALIASES = {
+    "INSTRUMENT": "INSTRUME", "DATE_OBS": "DATE-OBS", "TIME_OBS": "TIME-OBS",
+    "TELESCOPE": "TELESCOP",
+}
+
+
+def _mappings_dir(crds_path):
+    return Path(crds_path) / "mappings" / "jwst"
+
+
+def _operational_context(crds_path):
+    """The context the cache's server_config names, else its newest pmap."""
+    import ast
+
+    config = Path(crds_path) / "config" / "jwst" / "server_config"
+    if config.is_file():
+        try:
+            info = ast.literal_eval(config.read_text())
+            if info.get("operational_context"):
+                return info["operational_context"]
+        except (ValueError, SyntaxError):
+            log.warning("unreadable %s; using the newest pmap", config)
+    pmaps = sorted(_mappings_dir(crds_path).glob("jwst_*.pmap"))
+    if not pmaps:
+        raise SnakewebbError(f"CRDS cache {crds_path} holds no JWST context (*.pmap)")
+    return pmaps[-1].name
+
+
+def configure_crds(crds_path=None, context=None, server_url=None):
+    """Point CRDS at a local cache for an offline lookup; return the context in use.
+
+    Arguments override the environment; the environment (``CRDS_PATH``,
+    ``CRDS_CONTEXT``, ``CRDS_SERVER_URL``) overrides the defaults: serverless
+    mode and the cache's operational context. Sets those variables (and
+    ``CRDS_MODE=local`` when serverless) in ``os.environ``.
+
+    Raises
+    ------
+    SnakewebbError
+        No cache is given, or the cache lacks the requested context.
+    """
+    crds_path = crds_path or os.environ.get("CRDS_PATH")
+    if not crds_path:
+        raise SnakewebbError("no CRDS cache: set CRDS_PATH or give crds_path")
+    crds_path = str(Path(crds_path).expanduser().resolve())
+    if not _mappings_dir(crds_path).is_dir():
+        raise SnakewebbError(f"{crds_path} is not a CRDS cache (no mappings/jwst)")
+    server_url = server_url or os.environ.get("CRDS_SERVER_URL") or SERVERLESS_URL
+    context = context or os.environ.get("CRDS_CONTEXT") or _operational_context(crds_path)
+    context = Path(str(context)).name
+    if not (_mappings_dir(crds_path) / context).is_file():
+        raise SnakewebbError(f"CRDS cache {crds_path} has no context {context}")
+
+    os.environ["CRDS_PATH"] = crds_path
+    os.environ["CRDS_SERVER_URL"] = server_url
+    os.environ["CRDS_CONTEXT"] = context
+    os.environ.setdefault("CRDS_OBSERVATORY", "jwst")
+    if _serverless(server_url):
+        os.environ["CRDS_MODE"] = "local"
+    log.debug("CRDS: path=%s context=%s server=%s", crds_path, context, server_url)
+    return context
+
+
+def _serverless(url):
+    return "serverless" in url or "server-less" in url
+
+
+def _normal_key(key):
+    """FITS keyword for a key given as keyword, alias or datamodel path (any case)."""
+    key = str(key).strip().upper()
+    if key in _KEYWORDS:
+        return key
+    if key in _PATHS:
+        return _PATHS[key]
+    return _ALIASES.get(key)
+
+
+def _normal_value(value):
+    if value is None:
+        return None
+    try:
+        import math
+
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    except TypeError:  # pragma: no cover
+        pass
+    text = str(value).strip()
+    return text.upper() if text else None
+
+
+def _from_mapping(items):
+    found = {}
+    for key, value in items:
+        kw = _normal_key(key)
+        if kw is not None and kw not in found:
+            value = _normal_value(value)
+            if value is not None:
+                found[kw] = value
+    return found
+
+
+def _from_datamodel(model):
+    meta = model.meta
+    getters = {
+        "TELESCOP": lambda: meta.telescope,
+        "INSTRUME": lambda: meta.instrument.name,
+        "DETECTOR": lambda: meta.instrument.detector,
+        "FILTER": lambda: meta.instrument.filter,
+        "PUPIL": lambda: meta.instrument.pupil,
+        "CHANNEL": lambda: meta.instrument.channel,
+        "MODULE": lambda: meta.instrument.module,
+        "BAND": lambda: meta.instrument.band,
+        "EXP_TYPE": lambda: meta.exposure.type,
+        "READPATT": lambda: meta.exposure.readpatt,
+        "SUBARRAY": lambda: meta.subarray.name,
+        "DATE-OBS": lambda: meta.observation.date,
+        "TIME-OBS": lambda: meta.observation.time,
+    }
+    found = {}
+    for kw, get in getters.items():
+        try:
+            value = _normal_value(get())
+        except AttributeError:
+            value = None
+        if value is not None:
+            found[kw] = value
+    return found
+
+
+_ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d*)?)")
+
+
+def matching_parameters(header):
+    """The parameters CRDS selects on, keyed by datamodel path (``META.INSTRUMENT.DETECTOR``).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header, dict, pandas.Series or datamodel
+        Keys may be FITS keywords (``DETECTOR``, ``DATE-OBS``), datamodel paths
+        (``meta.instrument.detector``) or the exposure-table column names
+        (``detector``, ``exp_type``, ``date_obs``). Missing and empty values are
+        left out (CRDS treats them as undefined).
+
+    Returns
+    -------
+    dict
+        ``{"META.INSTRUMENT.NAME": "NIRCAM", ...}``; a DATE-OBS holding a full
+        ISO date-time is split into date and time.
+    """
+    if hasattr(header, "meta") and hasattr(header, "get_crds_parameters"):
+        found = _from_datamodel(header)
+    elif hasattr(header, "items"):
+        found = _from_mapping(header.items())
+    else:
+        raise TypeError(f"cannot read CRDS parameters from {type(header).__name__}")
+    date = found.get("DATE-OBS")
+    if date:
+        match = _ISO.match(date)
+        if match:
+            found["DATE-OBS"] = match.group(1)
+            found.setdefault("TIME-OBS", match.group(2))
+    found.setdefault("TELESCOP", "JWST")
+    return {_KEYWORDS[kw]: value for kw, value in sorted(found.items())}
+
+
+def _context_in_use(context):
+    if context is not None:
+        return Path(str(context)).name
+    env = os.environ.get("CRDS_CONTEXT")
+    if env and os.environ.get("CRDS_PATH"):
+        return Path(env).name
+    return configure_crds()
+
+
+@lru_cache(maxsize=65536)
+def _lookup(crds_path, context, params, reftypes):
+    """One CRDS best-references computation: {reftype: file name | 'N/A' | error text}."""
+    import crds
+    from crds.core import exceptions
+
+    try:
+        answer = crds.getrecommendations(
+            dict(params), reftypes=list(reftypes), context=context,
+            observatory="jwst", fast=True,
+        )
+    except exceptions.CrdsError as err:
+        return tuple((t, f"NOT FOUND {err}") for t in reftypes)
+    return tuple((t, str(answer.get(t, "NOT FOUND not returned by CRDS"))) for t in reftypes)
+
+
+def _resolve(crds_path, context, params, reftypes, exposure):
+    """Absolute cache paths (None for N/A) or ReferenceLookupError naming the type."""
+    from crds.core import config
+
+    instrument = dict(params).get("META.INSTRUMENT.NAME")
+    if not instrument:
+        raise ReferenceLookupError(exposure, reftypes[0], "no INSTRUME keyword")
+    result = {}
+    quiet = _quiet_crds()
+    with quiet:
+        answers = dict(_lookup(crds_path, context, params, reftypes))
+    for reftype in reftypes:
+        value = answers[reftype]
+        upper = value.upper()
+        if upper.startswith("NOT FOUND"):
+            why = value[len("NOT FOUND"):].strip()
+            if why.upper().startswith("N/A") or why.upper() == "":
+                result[reftype] = None
+                continue
+            raise ReferenceLookupError(exposure, reftype, f"{why} (context {context})")
+        if upper == "N/A":
+            result[reftype] = None
+            continue
+        path = Path(config.locate_file(value, "jwst"))
+        if not path.is_file():
+            raise ReferenceLookupError(
+                exposure, reftype, f"{value} (context {context}) is not in the cache {crds_path}")
+        result[reftype] = str(path)
+    return result
+
+
+class _quiet_crds:
+    """Keep CRDS's own ERROR log lines out of ours: failures become our exceptions."""
+
+    def __enter__(self):
+        self._logger = logging.getLogger("CRDS")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
+        return False
+
+
+def best_references(header, reftypes=ALL_REFTYPES, *, context=None, exposure=None):
+    """Best reference files for one exposure, from the local CRDS cache.
+
+    Parameters
+    ----------
+    header : FITS header, dict or datamodel
+        See :func:`matching_parameters`.
+    reftypes : sequence of str
+        Reference types to look up (lower case, as CRDS names them).
+    context : str, optional
+        Pipeline mapping; default ``CRDS_CONTEXT`` or the cache's operational one.
+    exposure : str, optional
+        Exposure name used in error messages.
+
+    Returns
+    -------
+    dict
+        ``{reftype: absolute path}``, ``None`` where CRDS says N/A.
+
+    Raises
+    ------
+    ReferenceLookupError
+        CRDS cannot resolve a type, or the file it names is not in the cache.
+    """
+    if isinstance(reftypes, str):
+        reftypes = (reftypes,)
+    reftypes = tuple(t.lower() for t in reftypes)
+    context = _context_in_use(context)
+    params = tuple(sorted(matching_parameters(header).items()))
+    exposure = exposure or "exposure"
+    return _resolve(os.environ["CRDS_PATH"], context, params, reftypes, exposure)
+
+
+def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
+    """Best references for a whole exposure table, one CRDS call per distinct parameter set.
+
+    Parameters
+    ----------
+    params : pandas.DataFrame
+        One row per exposure (the index names it); columns as accepted by
+        :func:`matching_parameters` (e.g. ``instrument``, ``detector``,
+        ``exp_type``, ``filter``, ``pupil``, ``subarray``, ``date_obs``).
+    context, reftypes
+        As for :func:`best_references`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index, one column per reftype: absolute path or ``None`` (N/A).
+
+    Raises
+    ------
+    ReferenceLookupError
+        For the first exposure whose references cannot be resolved.
+    """
+    import pandas as pd
+
+    if isinstance(reftypes, str):
+        reftypes = (reftypes,)
+    reftypes = tuple(t.lower() for t in reftypes)
+    context = _context_in_use(context)
+    crds_path = os.environ["CRDS_PATH"]
+    usable = [c for c in params.columns if _normal_key(c) is not None]
+    rows = {}
+    if len(params):
+        groups = params[usable].astype(object).where(params[usable].notna(), None)
+        keys = [tuple(r) for r in groups.itertuples(index=False, name=None)]
+        resolved = {}
+        for label, key in zip(params.index, keys):
+            if key not in resolved:
+                match = tuple(sorted(matching_parameters(dict(zip(usable, key))).items()))
+                resolved[key] = (match, None)
+            match, answer = resolved[key]
+            if answer is None:
+                answer = _resolve(crds_path, context, match, reftypes, label)
+                resolved[key] = (match, answer)
+            rows[label] = answer
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(reftypes))
+    table = table.reindex(params.index).astype(object)
+    return table.where(table.notna(), None)
