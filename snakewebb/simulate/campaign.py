@@ -164,6 +164,13 @@ def _siaf(instrument):
         return pysiaf.Siaf(_SIAF_NAMES[instrument])
 
 
+#: Full-frame SIAF aperture per aperture-name prefix (the frame SUBSTRT1/2 count in).
+_FULL_FRAME = {
+    **{f"NRC{m}{i}": f"NRC{m}{i}_FULL" for m in "AB" for i in range(1, 6)},
+    "MIRIM": "MIRIM_FULL", "NIS": "NIS_CEN", "FGS1": "FGS1_FULL", "FGS2": "FGS2_FULL",
+}
+
+
 @lru_cache(maxsize=None)
 def siaf_aperture(instrument, aperture):
     """Numbers of one SIAF aperture that the headers need.
@@ -172,11 +179,15 @@ def siaf_aperture(instrument, aperture):
     ``xsize``, ``ysize``, ``xstart``, ``ystart`` (1-based science-frame corner),
     ``xref_sci``, ``yref_sci``.
     """
-    ap = _siaf(instrument)[aperture]
-    try:
-        xstart, ystart = ap.dms_corner()
-    except TypeError:       # composite apertures (NRCALL_FULL) have no science frame
-        xstart = ystart = 1
+    siaf = _siaf(instrument)
+    ap = siaf[aperture]
+    xstart = ystart = 1
+    full_name = _FULL_FRAME.get(aperture.split("_")[0])
+    if full_name and full_name != aperture and ap.XSciRef is not None:
+        # where the subarray's reference point falls on its detector's full frame
+        x, y = siaf[full_name].tel_to_sci(ap.V2Ref, ap.V3Ref)
+        xstart = int(round(float(x) - ap.XSciRef + 1.0))
+        ystart = int(round(float(y) - ap.YSciRef + 1.0))
     return {
         "v2_ref": float(ap.V2Ref), "v3_ref": float(ap.V3Ref),
         "v3yangle": float(ap.V3IdlYAngle), "vparity": int(ap.VIdlParity),
