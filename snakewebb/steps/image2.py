@@ -1,0 +1,266 @@
+"""Stage-2 imaging calibration of one exposure: _rate/_rateints -> _cal/_calints.
+
+The order is the official ``calwebb_image2`` one: background (only with
+background members, never for time series), assign_wcs, flat_field, photom.
+Resampling to ``_i2d`` is a separate product (``snakewebb.steps.resample``).
+
+The input is opened read-only and calibrated in memory; the product is
+written with :func:`snakewebb.io.atomic_save`, so a failure leaves no file.
+Every failure is a one-line :class:`~snakewebb.errors.ExposureError`.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from snakewebb import modes
+from snakewebb.errors import ExposureError, SnakewebbError
+from snakewebb.io import atomic_save, exposure_name
+from snakewebb.steps import provenance
+from snakewebb.steps.background import run_background
+from snakewebb.steps.flat_field import run_flat_field
+from snakewebb.steps.photom import run_photom
+
+__all__ = ["Image2Options", "calibrate_exposure", "subtract_background_file", "open_science"]
+
+log = logging.getLogger(__name__)
+
+_REQUIRED_KEYWORDS = (
+    ("INSTRUME", ("instrument", "name")),
+    ("DETECTOR", ("instrument", "detector")),
+    ("EXP_TYPE", ("exposure", "type")),
+)
+
+
+@dataclass
+class Image2Options:
+    """Science choices of the stage-2 imaging calibration (defaults: the official ones)."""
+
+    tso_exp_types: tuple = modes.DEFAULT_TSO_EXP_TYPES
+    skip_background: bool = False
+    skip_assign_wcs: bool = False
+    skip_flat_field: bool = False
+    skip_photom: bool = False
+    bkg_sigma: float = 3.0  # official background step defaults
+    bkg_maxiters: int | None = None
+    crds_context: str | None = None  # recorded in provenance; lookups use configure_crds
+
+
+def _meta_value(model, path):
+    node = model.meta
+    for name in path:
+        node = getattr(node, name, None)
+        if node is None:
+            return None
+    return node
+
+
+def open_science(path, *, exposure=None):
+    """Open a slope product read-only as ImageModel (2D) or CubeModel (3D) and check it.
+
+    Raises
+    ------
+    ExposureError
+        File missing or unreadable, a required keyword missing, an EXP_TYPE
+        this project does not calibrate, or an array that is neither 2D nor 3D.
+    """
+    from stdatamodels.jwst import datamodels
+
+    path = Path(path)
+    exposure = exposure or exposure_name(path)
+    if not path.is_file():
+        raise ExposureError(exposure, f"input {path} not found")
+    try:
+        model = datamodels.open(str(path))
+    except Exception as exc:
+        raise ExposureError(exposure, f"cannot read {path.name}: {exc}") from exc
+    try:
+        if not isinstance(model, (datamodels.ImageModel, datamodels.CubeModel)):
+            ndim = getattr(getattr(model, "data", None), "ndim", None)
+            if ndim == 2:
+                model = _convert(model, datamodels.ImageModel)
+            elif ndim == 3:
+                model = _convert(model, datamodels.CubeModel)
+            else:
+                raise ExposureError(
+                    exposure, f"{path.name} is a {type(model).__name__}, not 2D or 3D slope data"
+                )
+        for keyword, attr in _REQUIRED_KEYWORDS:
+            if not _meta_value(model, attr):
+                raise ExposureError(exposure, f"keyword {keyword} missing from {path.name}")
+        exp_type = str(model.meta.exposure.type).upper()
+        if exp_type not in modes.SUPPORTED_EXP_TYPES:
+            raise ExposureError(
+                exposure,
+                f"EXP_TYPE {exp_type} is not a supported imaging mode "
+                f"({', '.join(sorted(modes.SUPPORTED_EXP_TYPES))})",
+            )
+    except BaseException:
+        model.close()
+        raise
+    return model
+
+
+def _convert(model, cls):
+    new = cls(model)
+    model.close()
+    return new
+
+
+def _is_cube(model):
+    return model.data.ndim == 3
+
+
+def _apply_background(model, backgrounds, options, *, exposure):
+    """Run or skip the background step on ``model`` in place; return the model."""
+    already = model.meta.cal_step.bkg_subtract == provenance.COMPLETE
+    if already:
+        log.info("%s: input is already background-subtracted", exposure)
+        return model
+    tso = modes.is_tso(
+        model.meta.exposure.type, model.meta.visit.tsovisit, options.tso_exp_types
+    )
+    if options.skip_background or not modes.runs_background(len(backgrounds), tso):
+        why = "skipped by option" if options.skip_background else (
+            "time-series exposure" if tso and backgrounds else "no background members"
+        )
+        log.info("%s: background skipped (%s)", exposure, why)
+        provenance.mark_step(model, "background", provenance.SKIPPED)
+        return model
+    return run_background(model, backgrounds, options, exposure=exposure, copy=False)
+
+
+def _lookup_references(model, options, *, exposure):
+    """Best references for the steps that will run, and the CRDS context used."""
+    from snakewebb import references
+
+    wanted = []
+    for step, skip in (
+        ("assign_wcs", options.skip_assign_wcs),
+        ("flat_field", options.skip_flat_field),
+        ("photom", options.skip_photom),
+    ):
+        if not skip:
+            wanted.extend(references.REFTYPES[step])
+    try:
+        context = references.configure_crds(context=options.crds_context)
+    except SnakewebbError as exc:
+        raise ExposureError(exposure, str(exc)) from exc
+    if not wanted:
+        return {}, context
+    refs = references.best_references(
+        model, tuple(wanted), context=context, exposure=exposure
+    )
+    return refs, context
+
+
+def _assign_wcs(model, refs, *, exposure):
+    try:
+        from snakewebb.steps.assign_wcs import run_assign_wcs
+    except ImportError as exc:
+        raise ExposureError(exposure, f"assign_wcs is not available: {exc}") from exc
+    return run_assign_wcs(model, refs, exposure=exposure)
+
+
+def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
+    context = options.crds_context
+    if refs is None:  # before any work, so a missing reference writes nothing
+        refs, context = _lookup_references(model, options, exposure=exposure)
+    model = _apply_background(model, backgrounds, options, exposure=exposure)
+    bsub_model = None
+    if bsub_output is not None:  # kept in memory: written only if calibration succeeds
+        provenance.record_software(model)
+        bsub_model = model.copy()
+    if options.skip_assign_wcs:
+        provenance.mark_step(model, "assign_wcs", provenance.SKIPPED)
+    else:
+        model = _assign_wcs(model, refs, exposure=exposure)
+    if options.skip_flat_field:
+        provenance.mark_step(model, "flat_field", provenance.SKIPPED)
+    else:
+        model = run_flat_field(model, refs, exposure=exposure, copy=False)
+    if options.skip_photom:
+        provenance.mark_step(model, "photom", provenance.SKIPPED)
+    else:
+        model = run_photom(model, refs, exposure=exposure, copy=False)
+    provenance.record_software(model, context)
+    return model, bsub_model
+
+
+def calibrate_exposure(
+    science, output, *, backgrounds=(), refs=None, options=Image2Options(), bsub_output=None
+):
+    """Calibrate one exposure and write its ``_cal`` / ``_calints`` product.
+
+    Parameters
+    ----------
+    science : path
+        ``_rate`` / ``_rateints``, or an already background-subtracted
+        ``_bsub`` / ``_bsubints`` (background is then not redone).
+    output : path
+        Where the calibrated product goes.
+    backgrounds : sequence of path
+        Background members of the exposure's association.
+    refs : dict or None
+        ``{reftype: path or None}`` (None = N/A). Looked up with
+        :func:`snakewebb.references.best_references` when not given.
+    options : Image2Options
+    bsub_output : path or None
+        Also write the background-subtracted product here.
+
+    Returns
+    -------
+    Path
+        ``output``.
+
+    Raises
+    ------
+    ExposureError
+        One line naming the exposure; nothing is written at ``output``.
+    """
+    exposure = exposure_name(science)
+    model = open_science(science, exposure=exposure)
+    try:
+        model, bsub_model = _calibrate(
+            model, list(backgrounds), refs, options, exposure=exposure, bsub_output=bsub_output
+        )
+        if bsub_model is not None:
+            atomic_save(bsub_model, bsub_output)
+            bsub_model.close()
+        try:
+            return atomic_save(model, output)
+        except BaseException:
+            if bsub_output is not None:
+                Path(bsub_output).unlink(missing_ok=True)
+            raise
+    except ExposureError:
+        raise
+    except Exception as exc:  # anything unforeseen still reads as one line
+        raise ExposureError(exposure, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        model.close()
+
+
+def subtract_background_file(science, backgrounds, output, *, options=Image2Options()):
+    """Write the background-subtracted ``_bsub`` / ``_bsubints`` product of one exposure.
+
+    When the background step does not apply (time series, no members,
+    skipped by option) the product is still written, recorded SKIPPED.
+
+    Returns
+    -------
+    Path
+        ``output``.
+    """
+    exposure = exposure_name(science)
+    model = open_science(science, exposure=exposure)
+    try:
+        model = _apply_background(model, list(backgrounds), options, exposure=exposure)
+        provenance.record_software(model)
+        return atomic_save(model, output)
+    except ExposureError:
+        raise
+    except Exception as exc:
+        raise ExposureError(exposure, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        model.close()
