@@ -411,3 +411,88 @@ def _assert_same_polygon(ours, official):
     assert len(a) == len(b)
     for vertex in b:  # same vertices, in any starting order
         assert np.min(np.max(np.abs(a - vertex), axis=1)) < 1e-7
+
+
+# ------------------------------------------------------------------ step layer
+
+
+from snakewebb.errors import ExposureError  # noqa: E402
+from snakewebb.steps.resample import ResampleOptions, resample_exposure  # noqa: E402
+
+
+@pytest.fixture
+def cal_file(tmp_path):
+    model = make_cal_model("niriss", shape=(120, 128), seed=5)
+    path = tmp_path / "jw01234001001_01101_00001_nis_cal.fits"
+    model.save(path)
+    return path
+
+
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_resample_exposure_writes_i2d(cal_file, tmp_path):
+    before = _digest(cal_file)
+    out = resample_exposure(cal_file, tmp_path / "out" / "jw01234001001_01101_00001_nis_i2d.fits")
+    assert _digest(cal_file) == before
+    with datamodels.open(out) as i2d:
+        assert i2d.meta.cal_step.resample == "COMPLETE"
+        assert i2d.meta.cal_step.photom == "COMPLETE"  # earlier provenance kept
+        assert i2d.meta.calibration_software_version.startswith("snakewebb")
+        assert i2d.meta.filename == out.name
+        assert i2d.meta.wcs is not None and i2d.data.shape == tuple(i2d.meta.wcs.array_shape)
+        for name in ("wht", "con", "err", "var_rnoise", "var_flat", "var_poisson"):
+            assert getattr(i2d, name).shape[-2:] == i2d.data.shape
+    from astropy.io import fits
+
+    with fits.open(out) as hdul:
+        header = hdul["SCI"].header
+        assert header["CTYPE1"] == "RA---TAN" and "CRPIX1" in header and "S_REGION" in header
+        assert hdul[0].header["S_RESAMP"] == "COMPLETE"
+        assert {"SCI", "WHT", "CON", "ERR", "VAR_RNOISE", "VAR_FLAT", "VAR_POISSON"} <= {
+            h.name for h in hdul}
+
+
+def test_resample_exposure_options(cal_file, tmp_path):
+    opts = ResampleOptions(pixfrac=0.5, pixel_scale=0.1, rotation=0.0, weight_type="exptime")
+    out = resample_exposure(cal_file, tmp_path / "x_i2d.fits", options=opts)
+    with datamodels.open(out) as i2d:
+        assert i2d.meta.resample.pixfrac == 0.5 and i2d.meta.resample.weight_type == "exptime"
+        assert i2d.meta.photometry.pixelarea_arcsecsq == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda m: setattr(m.meta.exposure, "type", "NRC_TSIMAGE"), "time series"),
+    (lambda m: setattr(m.meta.exposure, "type", "FGS_IMAGE"), "FGS_IMAGE"),
+    (lambda m: setattr(m.meta.visit, "tsovisit", True), "time series"),
+    (lambda m: setattr(m.meta.wcsinfo, "s_region", "POLYGON ICRS 1 2 3"), "S_REGION"),
+    (lambda m: setattr(m.meta.cal_step, "assign_wcs", "SKIPPED"), "no WCS"),
+])
+def test_resample_exposure_bad_input(tmp_path, change, message):
+    model = make_cal_model("nircam", shape=(64, 70))
+    change(model)
+    cal = tmp_path / "jwbad_nrca1_cal.fits"
+    model.save(cal)
+    output = tmp_path / "jwbad_nrca1_i2d.fits"
+    with pytest.raises(ExposureError, match=message) as info:
+        resample_exposure(cal, output)
+    assert str(info.value).startswith("jwbad_nrca1: ") and "\n" not in str(info.value)
+    assert not output.exists() and not list(tmp_path.glob(".*part"))
+
+
+def test_resample_exposure_rejects_cube_missing_file_and_options(tmp_path, cal_file):
+    cube = datamodels.CubeModel((2, 16, 16))
+    cube.meta.exposure.type = "NRC_IMAGE"
+    path = tmp_path / "jwcube_nrca1_calints.fits"
+    cube.save(path)
+    with pytest.raises(ExposureError, match="3D data"):
+        resample_exposure(path, tmp_path / "c_i2d.fits")
+    with pytest.raises(ExposureError, match="not found"):
+        resample_exposure(tmp_path / "missing_cal.fits", tmp_path / "m_i2d.fits")
+    with pytest.raises(ExposureError, match="pixfrac.*kernel"):
+        resample_exposure(cal_file, tmp_path / "o_i2d.fits",
+                          options=ResampleOptions(pixfrac=2.0, kernel="boxcar"))
+    assert not list(tmp_path.glob("*_i2d.fits"))
