@@ -114,6 +114,9 @@ def configure_crds(crds_path=None, context=None, server_url=None):
     if not (_mappings_dir(crds_path) / context).is_file():
         raise SnakewebbError(f"CRDS cache {crds_path} has no context {context}")
 
+    previous = (os.environ.get("CRDS_PATH"), os.environ.get("CRDS_SERVER_URL"))
+    if previous != (crds_path, server_url):
+        _forget_crds_state()
     os.environ["CRDS_PATH"] = crds_path
     os.environ["CRDS_SERVER_URL"] = server_url
     os.environ["CRDS_CONTEXT"] = context
@@ -122,6 +125,23 @@ def configure_crds(crds_path=None, context=None, server_url=None):
         os.environ["CRDS_MODE"] = "local"
     log.debug("CRDS: path=%s context=%s server=%s", crds_path, context, server_url)
     return context
+
+
+def _forget_crds_state():
+    """Drop what an imported crds remembers of another cache (mappings, config, layout).
+
+    Two caches may hold different mappings under the same names (``jwst_0001.pmap``),
+    so a process that switches caches must not reuse crds's in-memory copies.
+    """
+    import sys
+
+    _lookup.cache_clear()
+    if "crds" not in sys.modules:
+        return
+    from crds.core import config, utils
+
+    utils.clear_function_caches()
+    config.CRDS_REF_SUBDIR_MODE = "None"
 
 
 def _serverless(url):
