@@ -229,7 +229,8 @@ def matching_parameters(header):
     -------
     dict
         ``{"META.INSTRUMENT.NAME": "NIRCAM", ...}``; a DATE-OBS holding a full
-        ISO date-time is split into date and time.
+        ISO date-time is split into date and time; a date without a time
+        means the start of that day (the rmaps' USEAFTER needs both).
     """
     if hasattr(header, "meta") and hasattr(header, "get_crds_parameters"):
         found = _from_datamodel(header)
@@ -243,6 +244,7 @@ def matching_parameters(header):
         if match:
             found["DATE-OBS"] = match.group(1)
             found.setdefault("TIME-OBS", match.group(2))
+        found.setdefault("TIME-OBS", "00:00:00")  # a date alone means its start
     found.setdefault("TELESCOP", "JWST")
     return {_KEYWORDS[kw]: value for kw, value in sorted(found.items())}
 

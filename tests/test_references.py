@@ -1,0 +1,205 @@
+"""Runtime CRDS lookup: offline configuration, matching parameters, best references."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+from snakewebb import references
+from snakewebb.errors import ReferenceLookupError, SnakewebbError
+from snakewebb.simulate.crds_cache import write_crds_cache
+from test_crds_cache import SPECS, header_of
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pysiaf: cannot check online PRD
+
+CRDS_VARS = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_crds_cache(root, SPECS, seed=3)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for var in CRDS_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_reftypes_contract():
+    assert references.ALL_REFTYPES == ("distortion", "filteroffset", "flat", "photom", "area")
+
+
+def test_import_is_cheap():
+    code = "import sys, snakewebb.references; assert 'crds' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_configure_defaults_to_serverless_and_operational_context(cache):
+    assert references.configure_crds(cache) == "jwst_0002.pmap"
+    assert os.environ["CRDS_PATH"] == str(cache.resolve())
+    assert "serverless" in os.environ["CRDS_SERVER_URL"]
+    assert os.environ["CRDS_MODE"] == "local"
+    assert os.environ["CRDS_CONTEXT"] == "jwst_0002.pmap"
+
+
+def test_configure_environment_then_arguments(cache, monkeypatch):
+    monkeypatch.setenv("CRDS_PATH", str(cache))
+    monkeypatch.setenv("CRDS_CONTEXT", "jwst_0001.pmap")
+    assert references.configure_crds() == "jwst_0001.pmap"
+    assert references.configure_crds(context="jwst_0002.pmap") == "jwst_0002.pmap"
+    monkeypatch.setenv("CRDS_SERVER_URL", "https://jwst-crds.example.org")
+    references.configure_crds()
+    assert os.environ["CRDS_SERVER_URL"] == "https://jwst-crds.example.org"
+
+
+def test_configure_errors(cache, tmp_path):
+    with pytest.raises(SnakewebbError, match="CRDS_PATH"):
+        references.configure_crds()
+    with pytest.raises(SnakewebbError, match="jwst_0009.pmap"):
+        references.configure_crds(cache, context="jwst_0009.pmap")
+    with pytest.raises(SnakewebbError, match="not a CRDS cache"):
+        references.configure_crds(tmp_path)
+
+
+def test_matching_parameters_from_header_dict_and_model():
+    from stdatamodels.jwst import datamodels
+
+    hdr = fits.Header()
+    for key, value in header_of(SPECS[1]).items():
+        hdr[key] = value
+    expected = {
+        "META.TELESCOPE": "JWST", "META.INSTRUMENT.NAME": "NIRCAM",
+        "META.INSTRUMENT.DETECTOR": "NRCA1", "META.INSTRUMENT.FILTER": "F150W",
+        "META.INSTRUMENT.PUPIL": "CLEAR", "META.EXPOSURE.TYPE": "NRC_IMAGE",
+        "META.SUBARRAY.NAME": "SUB640", "META.OBSERVATION.DATE": "2023-05-01",
+        "META.OBSERVATION.TIME": "12:00:00.000",
+    }
+    assert references.matching_parameters(hdr) == expected
+    table_row = {"instrument": "nircam", "detector": "NRCA1", "exp_type": "NRC_IMAGE",
+                 "filter": "F150W", "pupil": "CLEAR", "subarray": "SUB640",
+                 "date_obs": "2023-05-01T12:00:00.000", "science": "/x/y_rate.fits"}
+    assert references.matching_parameters(table_row) == expected
+    paths = {k.lower(): v for k, v in expected.items()}
+    assert references.matching_parameters(paths) == expected
+    model = datamodels.ImageModel((2, 2))
+    model.meta.instrument.name = "NIRCAM"
+    model.meta.instrument.detector = "NRCA1"
+    model.meta.instrument.filter = "F150W"
+    model.meta.instrument.pupil = "CLEAR"
+    model.meta.exposure.type = "NRC_IMAGE"
+    model.meta.subarray.name = "SUB640"
+    model.meta.observation.date = "2023-05-01"
+    model.meta.observation.time = "12:00:00.000"
+    assert references.matching_parameters(model) == expected
+    miri = references.matching_parameters({"INSTRUME": "MIRI", "PUPIL": None, "FILTER": ""})
+    assert "META.INSTRUMENT.PUPIL" not in miri and "META.INSTRUMENT.FILTER" not in miri
+
+
+def test_best_references_paths_and_na(cache):
+    references.configure_crds(cache)
+    for spec in SPECS:
+        refs = references.best_references(header_of(spec), references.ALL_REFTYPES + ("specwcs",),
+                                          exposure=spec.name)
+        assert refs["specwcs"] is None
+        for reftype in ("distortion", "flat", "photom", "area"):
+            assert os.path.isabs(refs[reftype]) and os.path.isfile(refs[reftype])
+            assert refs[reftype].startswith(str(cache.resolve() / "references/jwst"))
+        assert (refs["filteroffset"] is None) == (spec.instrument == "FGS")
+
+
+def test_best_references_follow_the_context(cache):
+    references.configure_crds(cache)
+    hdr = header_of(SPECS[0])
+    old = references.best_references(hdr, context="jwst_0001.pmap")
+    new = references.best_references(hdr, context="jwst_0002.pmap")
+    assert {k for k in old if old[k] != new[k]} == {"flat"}
+    assert references.best_references(hdr) == new  # the configured (operational) context
+    references.configure_crds(cache, context="jwst_0001.pmap")
+    assert references.best_references(hdr) == old
+
+
+def test_lookup_errors_name_exposure_and_reftype(cache):
+    references.configure_crds(cache)
+    hdr = header_of(SPECS[0])
+    with pytest.raises(ReferenceLookupError) as err:
+        references.best_references(dict(hdr, FILTER="F090W"), ("flat",), exposure="jw_x")
+    assert str(err.value).startswith("jw_x: no FLAT reference:") and "F090W" in str(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ReferenceLookupError, match=r"^jw_y: no GAIN reference"):
+        references.best_references(hdr, ("gain",), exposure="jw_y")
+    with pytest.raises(ReferenceLookupError, match=r"^jw_z: no FLAT reference"):
+        references.best_references({"INSTRUME": "NIRSPEC", "DETECTOR": "NRS1"}, ("flat",),
+                                   exposure="jw_z")
+
+
+def test_reference_missing_from_cache(tmp_path):
+    spec = SPECS[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_crds_cache(tmp_path, [spec])
+    references.configure_crds(tmp_path)
+    flat = references.best_references(header_of(spec), ("flat",))["flat"]
+    os.remove(flat)
+    references.configure_crds(tmp_path, context="jwst_0001.pmap")
+    with pytest.raises(ReferenceLookupError, match=r"^jw.*: no FLAT reference: .*not in the cache"):
+        references.best_references(header_of(spec), ("flat",), context="jwst_0002.pmap",
+                                   exposure=spec.name)
+
+
+def test_best_references_table_one_crds_call_per_parameter_set(cache, monkeypatch):
+    import crds
+
+    references.configure_crds(cache)
+    references._lookup.cache_clear()
+    calls = []
+    real = crds.getrecommendations
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crds, "getrecommendations", counting)
+    rows = []
+    for i in range(10_000):
+        spec = SPECS[i % len(SPECS)]
+        rows.append({"instrument": spec.instrument, "detector": spec.detector,
+                     "exp_type": spec.exp_type, "filter": spec.filter, "pupil": spec.pupil,
+                     "subarray": spec.subarray, "date_obs": spec.date_obs,
+                     "science": f"/data/e{i}_rate.fits"})
+    table = pd.DataFrame(rows, index=[f"jw{i:05d}" for i in range(10_000)])
+    start = time.perf_counter()
+    refs = references.best_references_table(table)
+    elapsed = time.perf_counter() - start
+    assert len(calls) == len(SPECS)
+    assert elapsed < 5.0, elapsed
+    assert list(refs.columns) == list(references.ALL_REFTYPES)
+    assert list(refs.index) == list(table.index)
+    fgs = refs.loc["jw00010"]
+    assert fgs["filteroffset"] is None and fgs["flat"].endswith(".fits")
+    single = references.best_references(header_of(SPECS[3]))
+    assert refs.loc["jw00003"].to_dict() == single
+
+
+def test_best_references_table_error_names_the_exposure(cache):
+    references.configure_crds(cache)
+    table = pd.DataFrame([{"instrument": "NIRCAM", "detector": "NRCA1", "exp_type": "NRC_IMAGE",
+                           "filter": "F090W", "pupil": "CLEAR", "date_obs": "2023-01-01"}],
+                         index=["jw_bad"])
+    with pytest.raises(ReferenceLookupError, match=r"^jw_bad: no FLAT reference"):
+        references.best_references_table(table)
