@@ -203,3 +203,14 @@ def test_best_references_table_error_names_the_exposure(cache):
                          index=["jw_bad"])
     with pytest.raises(ReferenceLookupError, match=r"^jw_bad: no FLAT reference"):
         references.best_references_table(table)
+
+
+def test_simulator_helpers_agree_with_lookup(cache):
+    from snakewebb.simulate import reffiles
+
+    spec = SPECS[6]  # MIRI SUB256
+    kw = reffiles.spec_keywords(spec)
+    assert (kw["SUBSTRT1"], kw["SUBSTRT2"], kw["SUBSIZE1"], kw["SUBSIZE2"]) == (413, 51, 256, 256)
+    assert (kw["DATE-OBS"], kw["TIME-OBS"]) == ("2023-05-01", "12:00:00.000")
+    refs = reffiles.references_for(spec, cache, context="jwst_0001.pmap")
+    assert refs == references.best_references(header_of(spec), context="jwst_0001.pmap")

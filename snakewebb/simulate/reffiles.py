@@ -41,6 +41,8 @@ __all__ = [
     "make_distortion",
     "make_filteroffset",
     "standard_filters",
+    "spec_keywords",
+    "references_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -495,3 +497,37 @@ def standard_filters(detector):
     info = detector_info(detector)
     return [(f, p) for f, p, _s in _photom_rows(info, ())] if info.instrument != "MIRI" \
         else [(f, None) for f in _MIRI_FILTERS]
+
+
+def spec_keywords(spec):
+    """The FITS keywords of ``spec`` that reference selection and assign_wcs read.
+
+    INSTRUME, DETECTOR, EXP_TYPE, FILTER, PUPIL, SUBARRAY, DATE-OBS, TIME-OBS
+    and SUBSTRT1/2, SUBSIZE1/2 (from the SIAF aperture, see
+    :func:`subarray_origin`). A ``None`` pupil is left out.
+    """
+    date, _, time = spec.date_obs.partition("T")
+    xstart, ystart, xsize, ysize = subarray_origin(spec.detector, spec.aperture)
+    keywords = {
+        "TELESCOP": "JWST", "INSTRUME": spec.instrument.upper(),
+        "DETECTOR": spec.detector.upper(), "EXP_TYPE": spec.exp_type,
+        "FILTER": spec.filter, "PUPIL": spec.pupil, "SUBARRAY": spec.subarray,
+        "DATE-OBS": date, "TIME-OBS": time or "00:00:00",
+        "SUBSTRT1": xstart, "SUBSTRT2": ystart, "SUBSIZE1": xsize, "SUBSIZE2": ysize,
+    }
+    return {k: v for k, v in keywords.items() if v is not None}
+
+
+def references_for(spec, crds_path, context=None, reftypes=None):
+    """Paths of the references the cache at ``crds_path`` gives ``spec`` (None for N/A).
+
+    Configures CRDS for that cache (serverless) and asks
+    :func:`snakewebb.references.best_references`, i.e. exactly what the
+    pipeline will get.
+    """
+    from snakewebb import references
+
+    context = references.configure_crds(crds_path, context=context)
+    return references.best_references(
+        spec_keywords(spec), reftypes or references.ALL_REFTYPES, context=context,
+        exposure=spec.name)
