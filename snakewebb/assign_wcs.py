@@ -33,13 +33,18 @@ from astropy import units as u
 from astropy.modeling import bind_bounding_box
 from astropy.modeling.models import (
     Identity,
+    RotateCelestial2Native,
     RotationSequence3D,
     Scale,
     Shift,
+    Sky2Pix_TAN,
 )
+from astropy.wcs import WCS as FitsWCS
 from gwcs import coordinate_frames as cf
 from gwcs import wcs as gwcs_wcs
 from gwcs.geometry import CartesianToSpherical, SphericalToCartesian
+from gwcs.wcstools import grid_from_bounding_box
+from scipy import linalg
 
 __all__ = [
     "IMAGING_EXP_TYPES",
@@ -350,14 +355,197 @@ def s_region(wcs):
     return "POLYGON ICRS  " + " ".join(f"{v:.9f}" for v in values)
 
 
+class _SipFitError(ValueError):
+    """A SIP polynomial fit that cannot be solved."""
+
+
+def _sampling_grid(npoints, bbox, crpix):
+    """``npoints`` x ``npoints`` grid spanning ``bbox`` edge to edge, relative to ``crpix``."""
+    step = np.subtract.reduce(np.asarray(bbox, float), axis=1) / (1.0 - npoints)
+    x, y = grid_from_bounding_box(bbox, step=step, center=False)
+    return (x - crpix[0]).ravel(), (y - crpix[1]).ravel()
+
+
+def _poly_terms(degree):
+    """Exponents (p, q) of x**p * y**q, 0 < p + q <= degree, in the fit's term order."""
+    return [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i) if i + j > 0]
+
+
+class _PowerCache:
+    """x**p * y**q on the fit grid in extended precision, computed once per (p, q)."""
+
+    def __init__(self, x, y):
+        self.x = np.asarray(x, dtype=np.longdouble)
+        self.y = np.asarray(y, dtype=np.longdouble)
+        self._cache = {}
+
+    def __call__(self, p, q):
+        key = (p, q)
+        if key not in self._cache:
+            if p == 0:
+                arr = self.y**q if q > 1 else self.y
+            elif q == 0:
+                arr = self.x**p if p > 1 else self.x
+            else:
+                arr = (self.x if p == 1 else self.x**p) * (self.y if q == 1 else self.y**q)
+            self._cache[key] = arr
+        return self._cache[key]
+
+    def total(self, p, q):
+        """Sum of x**p * y**q over the grid (extended precision), cached."""
+        key = ("sum", p, q)
+        if key not in self._cache:
+            self._cache[key] = np.sum(self(p, q), dtype=np.longdouble)
+        return self._cache[key]
+
+
+def _lsq_poly(powers, xout, yout, degree):
+    """Least-squares 2D polynomials (no constant term) of one degree, by normal equations.
+
+    Solved by LU decomposition of the normal matrix accumulated in extended
+    precision (more accurate than SVD for these smooth distortions). Returns
+    coefficient vectors for x and y, the largest residual distance on the fit
+    grid, the term exponents and the condition number of the normal matrix.
+    """
+    terms = _poly_terms(degree)
+    n = len(terms)
+    a = np.empty((n, n), dtype=np.longdouble)
+    bx = np.empty(n, dtype=np.longdouble)
+    by = np.empty(n, dtype=np.longdouble)
+    vander = np.empty((powers.x.size, n), dtype=float)
+    for i, (pi, qi) in enumerate(terms):
+        col = powers(pi, qi)
+        vander[:, i] = col
+        bx[i] = np.sum(xout * col, dtype=np.longdouble)
+        by[i] = np.sum(yout * col, dtype=np.longdouble)
+        for j in range(i, n):
+            pj, qj = terms[j]
+            a[i, j] = a[j, i] = powers.total(pi + pj, qi + qj)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=linalg.LinAlgWarning)
+        try:
+            lu = linalg.lu_factor(a)
+            cx = linalg.lu_solve(lu, bx).astype(float)
+            cy = linalg.lu_solve(lu, by).astype(float)
+        except (ValueError, linalg.LinAlgWarning, np.linalg.LinAlgError) as exc:
+            raise _SipFitError(f"SIP fit failed: {exc}") from exc
+    if not np.all(np.isfinite([cx, cy])):
+        raise _SipFitError("SIP fit failed: coefficients are not finite")
+    cond = np.linalg.cond(a.astype(float))
+    resid = np.hypot(xout - vander @ cx, yout - vander @ cy).max()
+    return cx, cy, resid, terms, cond
+
+
+def _eval_polys(coeffs_x, coeffs_y, x, y):
+    """Evaluate the polynomial pair {(p, q): c} at (x, y), sharing the powers."""
+    degree = max(p + q for p, q in coeffs_x)
+    xp = [np.ones_like(x), x]
+    yq = [np.ones_like(y), y]
+    for _ in range(2, degree + 1):
+        xp.append(xp[-1] * x)
+        yq.append(yq[-1] * y)
+    out_x = np.zeros_like(x)
+    out_y = np.zeros_like(x)
+    for (p, q), c in coeffs_x.items():
+        term = xp[p] * yq[q]
+        out_x += c * term
+        out_y += coeffs_y[(p, q)] * term
+    return out_x, out_y
+
+
+def _fit_degrees(degrees, max_error, plate_scale, grid, target, dense_grid, dense_target):
+    """The lowest-degree polynomial pair reaching ``max_error`` (in pixels).
+
+    Tries the degrees in increasing order and stops at the first one within the
+    error, or when the fit stops improving or becomes singular; a fit within
+    the error is then checked on the twice denser grid. Same selection rules as
+    gwcs' ``to_fits_sip``.
+
+    Returns
+    -------
+    degree : int
+        The order to write (the last degree tried).
+    cx, cy : dict
+        ``{(p, q): coefficient}`` of the accepted fit.
+    error : float
+        Largest residual in pixels.
+    """
+    degrees = sorted(int(d) for d in ([degrees] if np.isscalar(degrees) else degrees))
+    if degrees[0] < 1 or degrees[-1] > 9:
+        raise ValueError("SIP degrees must be within 1..9")
+    single = len(degrees) == 1
+    max_error = max_error * plate_scale
+    powers = _PowerCache(*grid)
+    best = None
+    fit_error = np.inf
+    reached = False
+    for deg in degrees:
+        try:
+            cx, cy, err, terms, cond = _lsq_poly(powers, target[0], target[1], deg)
+        except _SipFitError:
+            if single or best is None:
+                raise
+            break
+        if not np.isfinite(cond):
+            if single:
+                log.warning("SIP fit may be poorly conditioned")
+                best, fit_error = (cx, cy, terms), err
+            break
+        if err >= fit_error:
+            break
+        best, fit_error = (cx, cy, terms), err
+        if fit_error <= max_error:
+            reached = True
+            break
+    cx, cy, terms = best
+    cx = dict(zip(terms, cx))
+    cy = dict(zip(terms, cy))
+    if not reached:
+        log.warning("SIP fit: requested accuracy of %g pixel not reached", max_error / plate_scale)
+    if reached or single:
+        fit_x, fit_y = _eval_polys(cx, cy, *dense_grid)
+        dense = np.hypot(dense_target[0] - fit_x, dense_target[1] - fit_y).max()
+        if dense > min(5.0 * fit_error, max_error):
+            log.warning("SIP fit: the double-density check failed; sampling may be too coarse")
+        fit_error = max(dense, fit_error)
+    return deg, cx, cy, fit_error / plate_scale
+
+
+def _fits_celestial_header(crval, crpix, cd):
+    """FITS TAN WCS cards of an ICRS CD-matrix WCS, as astropy.wcs writes them."""
+    w = FitsWCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.radesys = "ICRS"
+    w.wcs.crval = crval
+    w.wcs.crpix = crpix
+    w.wcs.pc = cd
+    w.wcs.set()
+    hdr = w.to_header(relax=True)
+    keywords = {}
+    for card in hdr.cards:
+        key = card.keyword
+        if key.startswith("CDELT"):
+            continue
+        if key.startswith("PC"):
+            key = "CD" + key[2:]
+        keywords[key] = card.value
+    return keywords
+
+
 def sip_keywords(wcs, crpix=None, **options):
     """FITS TAN-SIP approximation of ``wcs`` over its bounding box, as lowercase keywords.
+
+    Reproduces the fit gwcs' ``WCS.to_fits_sip`` makes for the official step
+    (same sampling, the same extended-precision normal equations, the same
+    degree selection and header), with the transform evaluated once on all
+    sample points instead of once per grid.
 
     Parameters
     ----------
     wcs : `gwcs.wcs.WCS`
+        Imaging WCS with a bounding box and a celestial output frame.
     crpix : sequence of float or None
-        1-based reference pixel; None lets the fit choose the bounding box centre.
+        1-based reference pixel; None takes the bounding box centre (rounded to 0.1).
     **options
         Overrides of :data:`SIP_DEFAULTS` (``max_pix_error``, ``degree``,
         ``max_inv_pix_error``, ``inv_degree``, ``npoints``).
@@ -365,15 +553,84 @@ def sip_keywords(wcs, crpix=None, **options):
     Returns
     -------
     dict
-        Keyword (lowercase) -> value, without NAXIS*.
+        Keyword (lowercase) -> value: ``wcsaxes``, ``wcsname``, ``crpix*``,
+        ``crval*``, ``cd*_*``, ``ctype*``, ``cunit*``, ... and, when the fit needs
+        non-linear terms, ``a_order``/``b_order``, ``a_p_q``/``b_p_q``,
+        ``ap_*``/``bp_*`` and the fit errors ``sipmxerr``/``sipiverr`` (pixels).
     """
     opts = dict(SIP_DEFAULTS, **options)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        hdr = wcs.to_fits_sip(crpix=crpix, projection="TAN", **opts)
-    for warning in caught:
-        log.warning("SIP fit: %s", warning.message)
-    return {k.lower(): v for k, v in hdr.items() if not k.upper().startswith("NAXIS")}
+    npoints = int(opts["npoints"])
+    if npoints < 8:
+        raise ValueError("npoints must be >= 8")
+    bbox = wcs.bounding_box.bounding_box(order="F")
+    (xmin, xmax), (ymin, ymax) = bbox
+    if (xmax - xmin) < 1 or (ymax - ymin) < 1:
+        raise ValueError("bounding box too small for a SIP fit")
+    if crpix is None:
+        center = np.mean(bbox, axis=1)
+        ref = (round(center[0], 1), round(center[1], 1))
+    else:
+        ref = (crpix[0] - 1, crpix[1] - 1)
+
+    # every sample in one evaluation: the reference point, the two unit steps
+    # that give the plate scale, the fit grid and the double-density grid
+    grid = _sampling_grid(npoints, bbox, ref)
+    dense = _sampling_grid(2 * npoints, bbox, ref)
+    u_all = np.concatenate([[0.0, 1.0, 0.0], grid[0], dense[0]])
+    v_all = np.concatenate([[0.0, 0.0, 1.0], grid[1], dense[1]])
+    ra, dec = wcs.forward_transform(u_all + ref[0], v_all + ref[1])
+    crval = (ra[0], dec[0])
+    to_plane = RotateCelestial2Native(crval[0], crval[1], 180.0) | Sky2Pix_TAN()
+    px, py = to_plane(ra, dec)
+    (x0, x1, x2), (y0, y1, y2) = px[:3], py[:3]
+    plate_scale = np.sqrt(np.abs((x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)))
+    n1 = grid[0].size
+    target = (px[3 : 3 + n1], py[3 : 3 + n1])
+    dense_target = (px[3 + n1 :], py[3 + n1 :])
+
+    degree, fx, fy, fit_err = _fit_degrees(
+        opts["degree"], opts["max_pix_error"], plate_scale, grid, target, dense, dense_target
+    )
+    cd = np.array([[fx[(1, 0)], fx[(0, 1)]], [fy[(1, 0)], fy[(0, 1)]]])
+    inv_cd = np.linalg.inv(cd)
+    det = cd[0, 0] * cd[1, 1] - cd[0, 1] * cd[1, 0]
+
+    keywords = _fits_celestial_header(crval, (ref[0] + 1, ref[1] + 1), cd)
+    keywords = {"WCSAXES": 2, "WCSNAME": wcs.output_frame.name,
+                **{k: v for k, v in keywords.items() if k != "WCSAXES"}}
+    if degree > 1:
+        keywords["CTYPE1"] = "RA---TAN-SIP"
+        keywords["CTYPE2"] = "DEC--TAN-SIP"
+        keywords["A_ORDER"] = keywords["B_ORDER"] = degree
+        for p in range(degree + 1):
+            for q in range(degree + 1 - p):
+                if p + q > 1:
+                    a, b = inv_cd @ (fx.get((p, q), 0.0), fy.get((p, q), 0.0))
+                    keywords[f"A_{p}_{q}"] = a
+                    keywords[f"B_{p}_{q}"] = b
+        keywords["SIPMXERR"] = fit_err
+        if opts["max_inv_pix_error"]:
+            def to_intermediate(x, y):
+                return ((cd[1, 1] * x - cd[0, 1] * y) / det,
+                        (-cd[1, 0] * x + cd[0, 0] * y) / det)
+
+            uu, vv = to_intermediate(*target)
+            ud, vd = to_intermediate(*dense_target)
+            inv_degree, fu, fv, inv_err = _fit_degrees(
+                opts["inv_degree"], opts["max_inv_pix_error"], 1,
+                (uu, vv), (grid[0] - uu, grid[1] - vv),
+                (ud, vd), (dense[0] - ud, dense[1] - vd),
+            )
+            keywords["AP_ORDER"] = keywords["BP_ORDER"] = inv_degree
+            for p in range(inv_degree + 1):
+                for q in range(inv_degree + 1 - p):
+                    if p + q > 0:
+                        keywords[f"AP_{p}_{q}"] = fu.get((p, q), 0.0)
+                        keywords[f"BP_{p}_{q}"] = fv.get((p, q), 0.0)
+            keywords["SIPIVERR"] = inv_err
+    else:
+        keywords["SIPMXERR"] = fit_err
+    return {k.lower(): v for k, v in keywords.items()}
 
 
 _SIP_STALE = (
@@ -401,13 +658,13 @@ def update_wcsinfo_sip(model, **options):
     return keywords
 
 
-def assign_wcs(model, distortion, filteroffset=None, *, sip=True, sip_options=None):
-    """Return a copy of ``model`` with its imaging WCS, S_REGION and FITS SIP keywords.
+def assign_wcs(model, distortion, filteroffset=None, *, sip=True, sip_options=None, copy=True):
+    """Return ``model`` with its imaging WCS, S_REGION and FITS SIP keywords.
 
     Parameters
     ----------
     model : `~stdatamodels.jwst.datamodels.ImageModel` or `CubeModel`
-        The exposure; not modified.
+        The exposure; not modified unless ``copy`` is False.
     distortion : `DistortionModel` or `~astropy.modeling.Model`
         The DISTORTION reference or its transform.
     filteroffset : iterable of mapping, `FilteroffsetModel` or None
@@ -416,14 +673,20 @@ def assign_wcs(model, distortion, filteroffset=None, *, sip=True, sip_options=No
         Fit and store the FITS SIP approximation (as the official step does).
     sip_options : dict or None
         Overrides of :data:`SIP_DEFAULTS`.
+    copy : bool
+        Work on a deep copy (default). False updates ``model`` itself, for callers
+        that own it (no array is touched either way, only metadata).
 
     Returns
     -------
-    model copy with ``meta.wcs``, ``meta.wcsinfo.s_region`` and the SIP keywords set.
+    The model (a copy unless ``copy`` is False) with ``meta.wcs``,
+    ``meta.wcsinfo.s_region`` and the SIP keywords set.
     """
     wcs = imaging_wcs(model, distortion, filteroffset)
-    result = model.copy()
-    result.meta.wcs = wcs
+    result = model.copy() if copy else model
+    # Stored without the assignment-time schema check (a full ASDF validation of the
+    # transform tree, slower than building it): the product is validated when saved.
+    result.meta.instance["wcs"] = wcs
     region = s_region(wcs)
     if region is not None:
         result.meta.wcsinfo.s_region = region

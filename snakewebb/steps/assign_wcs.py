@@ -17,8 +17,12 @@ log = logging.getLogger(__name__)
 def read_distortion(path, *, exposure):
     """The detector -> v2v3 transform stored in a DISTORTION reference (ASDF)."""
     try:
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
-            transform = af.tree["model"]
+        # CRDS references are validated when delivered; skipping the schema pass on
+        # read halves the cost of opening them. The shape of the transform is checked below.
+        with asdf.config_context() as cfg:
+            cfg.validate_on_read = False
+            with asdf.open(path, lazy_load=False, memmap=False) as af:
+                transform = af.tree["model"]
     except Exception as exc:  # any unreadable file is bad input for this exposure
         raise ExposureError(exposure, f"cannot read DISTORTION reference {path}: {exc}") from exc
     if not hasattr(transform, "n_inputs") or transform.n_inputs != 2 or transform.n_outputs != 2:
@@ -33,8 +37,10 @@ def read_filteroffset(path, *, exposure):
     if path is None:
         return None
     try:
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
-            rows = [dict(row) for row in af.tree["filters"]]
+        with asdf.config_context() as cfg:
+            cfg.validate_on_read = False
+            with asdf.open(path, lazy_load=False, memmap=False) as af:
+                rows = [dict(row) for row in af.tree["filters"]]
     except Exception as exc:  # any unreadable file is bad input for this exposure
         raise ExposureError(exposure, f"cannot read FILTEROFFSET reference {path}: {exc}") from exc
     return rows
@@ -75,19 +81,22 @@ def _check_exposure(model, exposure):
             )
 
 
-def run_assign_wcs(model, refs, *, exposure, sip=True):
-    """Attach the imaging WCS to a copy of ``model`` and record the step in its provenance.
+def run_assign_wcs(model, refs, *, exposure, sip=True, copy=True):
+    """Attach the imaging WCS to ``model`` (a copy by default) and record the step.
 
     Parameters
     ----------
     model : `~stdatamodels.jwst.datamodels.ImageModel` or `CubeModel`
-        The exposure; not modified.
+        The exposure; not modified unless ``copy`` is False.
     refs : dict
         ``{"distortion": path, "filteroffset": path | None}``; None means N/A.
     exposure : str
         Exposure name used in error messages.
     sip : bool
         Fit the FITS SIP approximation (the official default).
+    copy : bool
+        False updates ``model`` in place (metadata only) instead of a deep copy,
+        for callers that own the model; on error ``model`` is left unchanged.
 
     Returns
     -------
@@ -108,7 +117,7 @@ def run_assign_wcs(model, refs, *, exposure, sip=True):
     distortion = read_distortion(dist_path, exposure=exposure)
     rows = read_filteroffset(off_path, exposure=exposure)
     try:
-        result = algorithm.assign_wcs(model, distortion, rows, sip=sip)
+        result = algorithm.assign_wcs(model, distortion, rows, sip=sip, copy=copy)
     except ValueError as exc:  # includes UnsupportedModeError
         raise ExposureError(exposure, f"assign_wcs: {exc}") from exc
     provenance.mark_step(result, "assign_wcs", provenance.COMPLETE)
