@@ -1,0 +1,77 @@
+"""Shared fixtures: one simulated campaign per test session, and its CRDS environment."""
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import oracle`
+
+from oracle import crds_environment  # noqa: E402
+
+#: Exposures in the session campaign: the default 24 covers every mode.
+CAMPAIGN_EXPOSURES = int(os.environ.get("SNAKEWEBB_TEST_EXPOSURES", "24"))
+
+
+@dataclass
+class Campaign:
+    """Paths of the session's simulated campaign."""
+
+    root: Path
+    rate: Path
+    asn: Path
+    truth: Path
+    crds: Path
+    contexts: list
+    specs: dict = field(default_factory=dict)     # exposure name -> ExposureSpec
+    files: dict = field(default_factory=dict)     # exposure name -> _rate/_rateints path
+    asns: dict = field(default_factory=dict)      # exposure name -> ASN path
+    seconds: float = 0.0
+
+    @property
+    def context(self):
+        """The first (oldest) context."""
+        return self.contexts[0]
+
+    def first(self, exp_type, *, cube=None, backgrounds=None, role="science"):
+        """Name of the first exposure of ``exp_type`` matching the optional filters."""
+        for name, spec in self.specs.items():
+            if spec.exp_type != exp_type or spec.role != role:
+                continue
+            if cube is not None and spec.is_cube != cube:
+                continue
+            if backgrounds is not None and bool(spec.backgrounds) != backgrounds:
+                continue
+            return name
+        raise LookupError(f"no {exp_type} exposure in the campaign")
+
+
+@pytest.fixture(scope="session")
+def campaign(tmp_path_factory):
+    """A simulated campaign (default 24 exposures, seed 0), written once per session."""
+    from snakewebb.simulate import simulate_campaign
+
+    root = tmp_path_factory.mktemp("campaign")
+    saved = {k: os.environ.get(k) for k in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL")}
+    try:
+        result = simulate_campaign(root, n_exposures=CAMPAIGN_EXPOSURES, seed=0)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return Campaign(
+        root=result["root"], rate=result["rate"], asn=result["asn"], truth=result["truth"],
+        crds=result["crds"], contexts=result["contexts"],
+        specs={s.name: s for s in result["specs"]}, files=result["files"],
+        asns=result["asns"], seconds=result["seconds"],
+    )
+
+
+@pytest.fixture(scope="session")
+def crds_env(campaign):
+    """Environment variables for running jwst offline on the campaign's cache (a dict)."""
+    return crds_environment(campaign.crds, campaign.context)
