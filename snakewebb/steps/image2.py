@@ -154,12 +154,24 @@ def _lookup_references(model, options, *, exposure):
     return refs, context
 
 
+#: Spectroscopic WCS reference types the official assign_wcs step also looks up;
+#: N/A for every imaging mode, and recorded so (R_* keywords) as official products do.
+_WCS_NA_REFTYPES = (
+    "specwcs", "regions", "wavelengthrange", "camera", "chromcorr", "collimator",
+    "disperser", "fore", "fpa", "msa", "ote", "ifupost", "ifufore", "ifuslicer",
+)
+
+
 def _assign_wcs(model, refs, *, exposure):
     try:
         from snakewebb.steps.assign_wcs import run_assign_wcs
     except ImportError as exc:
         raise ExposureError(exposure, f"assign_wcs is not available: {exc}") from exc
-    return run_assign_wcs(model, refs, exposure=exposure)
+    model = run_assign_wcs(model, refs, exposure=exposure)
+    for reftype in _WCS_NA_REFTYPES:
+        if getattr(model.meta.ref_file, reftype).name is None:
+            provenance.record_reference(model, reftype, None)
+    return model
 
 
 def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
