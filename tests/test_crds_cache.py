@@ -279,3 +279,47 @@ def test_deterministic_for_a_seed(tmp_path):
     c = reffiles.make_flat("NIS", "CLEAR", "F150W", seed=6)
     np.testing.assert_array_equal(a.data, b.data)
     assert not np.array_equal(a.data, c.data, equal_nan=True)
+
+
+@pytest.mark.parity
+# Not NRCA3_SUB160P: SIAF gives that TSO aperture its own (weak-lens) polynomials, 4 mas
+# from the full-frame solution the DISTORTION reference (like the real one) is built from.
+@pytest.mark.parametrize("index", [1, 3, 7, 9, 11], ids=lambda i: SPECS[i].aperture)
+def test_official_assign_wcs_uses_references_as_documented(cache, index):
+    """jwst's assign_wcs, fed from this cache, gives SIAF sci->tel at the subarray
+    pixel plus SUBSTRT - 1 plus the FILTEROFFSET shift (the convention the simulator relies on)."""
+    from jwst.assign_wcs import AssignWcsStep
+    from stdatamodels.jwst import datamodels
+
+    spec = SPECS[index]
+    kw = reffiles.spec_keywords(spec)
+    shape = (kw["SUBSIZE2"], kw["SUBSIZE1"])
+    model = datamodels.CubeModel((2,) + shape) if spec.is_cube else datamodels.ImageModel(shape)
+    meta = model.meta
+    meta.telescope = "JWST"
+    meta.instrument.name, meta.instrument.detector = spec.instrument, spec.detector
+    meta.instrument.filter = spec.filter
+    if spec.pupil:
+        meta.instrument.pupil = spec.pupil
+    meta.exposure.type = spec.exp_type
+    meta.exposure.start_time = meta.exposure.mid_time = meta.exposure.end_time = 60065.5
+    meta.subarray.name = spec.subarray
+    meta.subarray.xstart, meta.subarray.ystart = kw["SUBSTRT1"], kw["SUBSTRT2"]
+    meta.subarray.xsize, meta.subarray.ysize = kw["SUBSIZE1"], kw["SUBSIZE2"]
+    meta.observation.date, meta.observation.time = kw["DATE-OBS"], kw["TIME-OBS"]
+    full = reffiles.full_frame_aperture(spec.detector)
+    meta.wcsinfo.ra_ref, meta.wcsinfo.dec_ref, meta.wcsinfo.roll_ref = 10.0, -20.0, 30.0
+    meta.wcsinfo.v2_ref, meta.wcsinfo.v3_ref = full.V2Ref, full.V3Ref
+    meta.wcsinfo.v3yangle, meta.wcsinfo.vparity = full.V3IdlYAngle, full.VIdlParity
+    meta.velocity_aberration.scale_factor = 1.0
+
+    out = AssignWcsStep.call(model, sip_approx=False)
+    assert out.meta.cal_step.assign_wcs == "COMPLETE"
+    det2v2v3 = out.meta.wcs.get_transform("detector", "v2v3")
+    i = np.array([0.0, shape[1] - 1.0, shape[1] / 2.0])
+    j = np.array([0.0, shape[0] - 1.0, 3.0])
+    col, row = reffiles.filter_offset(spec.detector, spec.filter, spec.pupil, seed=3)
+    v2, v3 = det2v2v3(i, j)
+    sub = reffiles._siaf(reffiles.detector_info(spec.detector).siaf_instrument)[spec.aperture]
+    t2, t3 = sub.sci_to_tel(i + 1 + col, j + 1 + row)
+    assert np.max(np.hypot(v2 - t2, v3 - t3)) < 1e-5  # arcsec
