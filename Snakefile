@@ -7,7 +7,9 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The repository's config (read from beside this file, so that --directory works);
+# --configfile and --config override it, the schema fills in what is missing.
+configfile: workflow.source_path("config/config.yaml")
 
 
 validate(config, "config/config.schema.yaml", set_default=True)

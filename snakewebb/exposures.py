@@ -37,12 +37,11 @@ log = logging.getLogger(__name__)
 #: what CRDS selects references on for imaging (column name = lower case, "-" -> "_",
 #: INSTRUME -> instrument).
 HEADER_KEYWORDS = (
-    "INSTRUME", "DETECTOR", "EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY", "TSOVISIT",
-    "NINTS", "DATE-OBS", "TIME-OBS", "READPATT", "CHANNEL", "BAND", "CORONMSK",
-    "SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2",
+    "TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY",
+    "TSOVISIT", "NINTS", "DATE-OBS", "TIME-OBS", "READPATT", "CHANNEL", "MODULE", "BAND",
 )
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _CACHE_NAME = "exposure_table.pkl"
 _BLOCK = 2880
 _CARD = 80
@@ -383,7 +382,7 @@ def _finish_table(rows, tso_exp_types):
 
 # ------------------------------------------------------------- reference files
 
-_REFS_CACHE_VERSION = 1
+_REFS_CACHE_VERSION = 2
 
 
 def _refs_cache_file(cache_dir, context):
