@@ -6,6 +6,7 @@ distortion is realistic (5th-order for NIRCam) and has an inverse.
 """
 
 import copy
+import os
 import warnings
 
 import asdf
@@ -565,3 +566,75 @@ def test_parity_with_official_functions(case, reffiles):
     theirs = official_assign_wcs(model, refs)
     ours = run_assign_wcs(model, refs, exposure=case)
     assert_wcs_parity(ours, theirs)
+
+
+# ------------------------------------------- parity on the simulated campaign (CRDS cache)
+
+_OFFICIAL_STEP = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from stdatamodels.jwst import datamodels
+from jwst.assign_wcs import AssignWcsStep
+for src, dst in json.loads(sys.argv[1]):
+    with datamodels.open(src) as model:
+        AssignWcsStep.call(model).save(dst)
+"""
+
+
+def _campaign_cases(campaign):
+    """One science exposure per distinct (detector, subarray, filter, pupil, cube) setup."""
+    seen = {}
+    for name, spec in campaign.specs.items():
+        if spec.role != "science":
+            continue
+        key = (spec.detector, spec.subarray, spec.filter, spec.pupil, spec.is_cube)
+        seen.setdefault(key, name)
+    return sorted(seen.values())
+
+
+@pytest.fixture(scope="module")
+def official_campaign_wcs(campaign, tmp_path_factory):
+    """jwst 3.0.0 AssignWcsStep run (offline, campaign CRDS cache) on every campaign setup."""
+    import json
+    import subprocess
+    import sys
+
+    from oracle import crds_environment
+
+    out = tmp_path_factory.mktemp("official_wcs")
+    pairs = [(str(campaign.files[n]), str(out / f"{n}_assignwcs.fits"))
+             for n in _campaign_cases(campaign)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _OFFICIAL_STEP, json.dumps(pairs)],
+        env=crds_environment(campaign.crds, campaign.context),
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {n: out / f"{n}_assignwcs.fits" for n in _campaign_cases(campaign)}
+
+
+@pytest.mark.parity
+@pytest.mark.filterwarnings("ignore::UserWarning")  # incl. the simulated references' p_pupil
+def test_parity_on_campaign(campaign, official_campaign_wcs, monkeypatch):
+    """Every imaging setup of the campaign: same WCS, inverse, S_REGION, wcsinfo as jwst."""
+    from snakewebb import references
+
+    for var in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE"):
+        monkeypatch.setenv(var, os.environ.get(var, ""))  # restored after the test
+    context = references.configure_crds(campaign.crds, campaign.context)
+    exp_types = set()
+    for name, official_path in official_campaign_wcs.items():
+        with dm.open(campaign.files[name]) as model, dm.open(official_path) as theirs:
+            refs = references.best_references(
+                model, ("distortion", "filteroffset"), context=context, exposure=name)
+            before = copy.deepcopy(model.meta.instance)
+            ours = run_assign_wcs(model, refs, exposure=name)
+            assert model.meta.instance == before
+            assert ours.meta.ref_file.distortion.name == theirs.meta.ref_file.distortion.name
+            assert ours.meta.ref_file.filteroffset.name == theirs.meta.ref_file.filteroffset.name
+            assert ours.meta.cal_step.assign_wcs == theirs.meta.cal_step.assign_wcs == "COMPLETE"
+            assert_wcs_parity(ours, theirs)
+            exp_types.add((model.meta.exposure.type, model.data.ndim))
+    # the campaign covers every supported imaging type, 2D and 3D
+    assert {t for t, _ in exp_types} == set(aw.IMAGING_EXP_TYPES)
+    assert {n for _, n in exp_types} == {2, 3}
