@@ -190,7 +190,7 @@ def _shape_bbox(shape):
     return ((-0.5, shape[-1] - 0.5), (-0.5, shape[-2] - 0.5))
 
 
-def detector_to_v2v3(meta, shape, distortion, offset=None):
+def detector_to_v2v3(meta, shape, distortion, offset=None, *, copy_distortion=True):
     """Detector pixels -> V2/V3 (arcsec), with its bounding box bound to it.
 
     Parameters
@@ -201,16 +201,20 @@ def detector_to_v2v3(meta, shape, distortion, offset=None):
         Shape of the science array (2D or 3D).
     distortion : `~astropy.modeling.Model`
         Full-frame detector (0-based) -> v2v3 transform of the DISTORTION reference.
-        It is copied, never modified.
     offset : tuple of float or None
         Filter offset ``(column, row)`` from :func:`filter_offset`.
+    copy_distortion : bool
+        Work on a copy of ``distortion`` (default). False lets its bounding box be
+        set in place and the transform be part of the result: for callers that
+        read the reference for this exposure only (copying a high-order
+        reference transform costs more than building the whole WCS).
 
     Returns
     -------
     `~astropy.modeling.Model`
     """
     instrument = str(meta.instrument.name).upper()
-    transform = distortion.copy()
+    transform = distortion.copy() if copy_distortion else distortion
     ref_bbox = _reference_bbox(transform)
     if instrument == "FGS":
         # FGS keeps the reference transform as it is, boxed by the data shape
@@ -292,7 +296,7 @@ def _distortion_transform(distortion):
     return getattr(distortion, "model", distortion)
 
 
-def imaging_wcs(model, distortion, filteroffset=None):
+def imaging_wcs(model, distortion, filteroffset=None, *, copy_distortion=True):
     """Build the imaging gwcs of an exposure.
 
     Parameters
@@ -303,6 +307,8 @@ def imaging_wcs(model, distortion, filteroffset=None):
         The DISTORTION reference or its transform.
     filteroffset : iterable of mapping, `FilteroffsetModel` or None
         The FILTEROFFSET reference rows (``None`` = N/A).
+    copy_distortion : bool
+        See :func:`detector_to_v2v3`.
 
     Returns
     -------
@@ -326,7 +332,8 @@ def imaging_wcs(model, distortion, filteroffset=None):
     offset = filter_offset(
         meta.instrument.name, meta.instrument.filter, meta.instrument.pupil, rows
     )
-    det2v23 = detector_to_v2v3(meta, model.data.shape, _distortion_transform(distortion), offset)
+    det2v23 = detector_to_v2v3(meta, model.data.shape, _distortion_transform(distortion), offset,
+                               copy_distortion=copy_distortion)
     va = va_correction(meta.velocity_aberration.scale_factor, wcsinfo.v2_ref, wcsinfo.v3_ref)
     tel2sky = v2v3_to_world(
         wcsinfo.v2_ref, wcsinfo.v3_ref, wcsinfo.roll_ref, wcsinfo.ra_ref, wcsinfo.dec_ref
@@ -658,7 +665,10 @@ def update_wcsinfo_sip(model, **options):
     return keywords
 
 
-def assign_wcs(model, distortion, filteroffset=None, *, sip=True, sip_options=None, copy=True):
+def assign_wcs(
+    model, distortion, filteroffset=None, *, sip=True, sip_options=None, copy=True,
+    copy_distortion=True,
+):
     """Return ``model`` with its imaging WCS, S_REGION and FITS SIP keywords.
 
     Parameters
@@ -676,13 +686,15 @@ def assign_wcs(model, distortion, filteroffset=None, *, sip=True, sip_options=No
     copy : bool
         Work on a deep copy (default). False updates ``model`` itself, for callers
         that own it (no array is touched either way, only metadata).
+    copy_distortion : bool
+        See :func:`detector_to_v2v3`.
 
     Returns
     -------
     The model (a copy unless ``copy`` is False) with ``meta.wcs``,
     ``meta.wcsinfo.s_region`` and the SIP keywords set.
     """
-    wcs = imaging_wcs(model, distortion, filteroffset)
+    wcs = imaging_wcs(model, distortion, filteroffset, copy_distortion=copy_distortion)
     result = model.copy() if copy else model
     # Stored without the assignment-time schema check (a full ASDF validation of the
     # transform tree, slower than building it): the product is validated when saved.

@@ -117,7 +117,10 @@ def run_assign_wcs(model, refs, *, exposure, sip=True, copy=True):
     distortion = read_distortion(dist_path, exposure=exposure)
     rows = read_filteroffset(off_path, exposure=exposure)
     try:
-        result = algorithm.assign_wcs(model, distortion, rows, sip=sip, copy=copy)
+        # the transform was read for this call only: no need to protect it by a copy
+        result = algorithm.assign_wcs(
+            model, distortion, rows, sip=sip, copy=copy, copy_distortion=False
+        )
     except ValueError as exc:  # includes UnsupportedModeError
         raise ExposureError(exposure, f"assign_wcs: {exc}") from exc
     provenance.mark_step(result, "assign_wcs", provenance.COMPLETE)
