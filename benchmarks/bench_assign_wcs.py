@@ -3,10 +3,11 @@
 Each side runs in its own fresh Python process (as a pipeline job would): the
 first call (cold: includes lazy imports, ASDF extension loading and caches) and
 the best of the warm calls are timed (wall and CPU), and the peak RSS the first
-call adds on top of the loaded exposure is measured. The official side is jwst's own step body for imaging
-(``load_wcs`` + ``update_fits_wcsinfo`` with the step defaults) without the
-CRDS lookups and Step machinery, so its time is a lower bound of
-``AssignWcsStep`` and the ratios printed are upper bounds.
+call adds on top of the loaded exposure is measured. The official side is
+jwst's own step body for imaging (``load_wcs`` + ``update_fits_wcsinfo`` with
+the step defaults) without the CRDS lookups and Step machinery, so its time is
+a lower bound of ``AssignWcsStep`` and the ratios printed are upper bounds.
+Both sides open the same two reference files on every call.
 
 Usage: python benchmarks/bench_assign_wcs.py [--repeat N]
 """

@@ -100,10 +100,6 @@ class UnsupportedModeError(ValueError):
     """The exposure type is not an imaging mode this module handles."""
 
 
-def _meta(model_or_meta):
-    return getattr(model_or_meta, "meta", model_or_meta)
-
-
 def _frames():
     """The four coordinate frames of the imaging pipeline, in order."""
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))

@@ -198,7 +198,8 @@ def reffiles(tmp_path_factory):
             fo = dm.FilteroffsetModel(filters=FILTER_ROWS[instrument], instrument=instrument)
             _reference_meta(fo, spec)
             fo.save(fpath)
-        out[case] = {"distortion": str(dpath), "filteroffset": None if fpath is None else str(fpath)}
+        out[case] = {"distortion": str(dpath),
+                     "filteroffset": None if fpath is None else str(fpath)}
     return out
 
 
@@ -282,7 +283,8 @@ def test_subarray_is_full_frame_shifted_and_boxed(case):
     assert (x0, y0) != (0, 0)
     x, y = np.array([0.0, 17.0, 63.0]), np.array([0.0, 33.0, 63.0])
     np.testing.assert_allclose(sub(x, y, with_bounding_box=False),
-                               full_wcs(x + x0, y + y0, with_bounding_box=False), rtol=0, atol=1e-12)
+                               full_wcs(x + x0, y + y0, with_bounding_box=False),
+                               rtol=0, atol=1e-12)
     ny, nx = model.data.shape[-2:]
     assert sub.bounding_box.bounding_box(order="F") == ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
 
@@ -517,7 +519,8 @@ def official_assign_wcs(model, refs):
     from jwst.assign_wcs.assign_wcs import load_wcs
     from jwst.assign_wcs.util import update_fits_wcsinfo
 
-    reference_files = {"distortion": refs["distortion"], "filteroffset": refs["filteroffset"] or "N/A"}
+    reference_files = {"distortion": refs["distortion"],
+                       "filteroffset": refs["filteroffset"] or "N/A"}
     result = load_wcs(model.copy(), reference_files)
     update_fits_wcsinfo(result, max_pix_error=0.01, degree=None, max_inv_pix_error=0.01,
                         inv_degree=None, npoints=12, crpix=None)

@@ -55,7 +55,9 @@ def _check_exposure(model, exposure):
         raise ExposureError(exposure, f"EXP_TYPE {exp_type} is not supported by assign_wcs")
     instrument = str(model.meta.instrument.name).upper()
     if algorithm.IMAGING_EXP_TYPES[exp_type] != instrument:
-        raise ExposureError(exposure, f"EXP_TYPE {exp_type} does not belong to INSTRUME {instrument}")
+        raise ExposureError(
+            exposure, f"EXP_TYPE {exp_type} does not belong to INSTRUME {instrument}"
+        )
     if model.data is None or model.data.ndim not in (2, 3):
         raise ExposureError(exposure, "science data must be a 2D image or a 3D cube")
     wcsinfo = model.meta.wcsinfo
