@@ -26,6 +26,12 @@ def exposure_name(path):
     return stem
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_save(model, path):
     """Write ``model`` to ``path`` (FITS) so that no half-written file is ever seen.
 
@@ -39,6 +45,8 @@ def atomic_save(model, path):
     model.meta.filename = path.name
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); products get the usual umask-based mode.
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             model.to_fits(handle, overwrite=True)
         os.replace(tmp, path)
