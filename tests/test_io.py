@@ -26,7 +26,7 @@ def test_atomic_save_leaves_nothing_on_failure(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(model, "to_fits", broken)
+    monkeypatch.setattr(datamodels.ImageModel, "to_fits", broken)
     with pytest.raises(OSError, match="disk full"):
         atomic_save(model, tmp_path / "jw01_cal.fits")
     assert list(tmp_path.iterdir()) == []
