@@ -343,37 +343,74 @@ def exact_pixel_map(in_wcs, out_wcs, shape):
     return pixmap
 
 
+class _PixelMapper:
+    """Pixel map rows on demand, from the exact transform on a coarse node grid.
+
+    Nodes are spaced at most ``step`` pixels apart with the first and last
+    rows/columns of the bounding box included. The node values are first
+    interpolated along x for all columns (a small ``(n_ynodes, nx)`` table),
+    then each requested row is the local cubic Lagrange combination of four
+    table rows. Pixels outside the input bounding box are NaN.
+    """
+
+    def __init__(self, in_wcs, out_wcs, shape, step=PIXMAP_STEP):
+        self.shape = tuple(shape)
+        self.range = xmin, xmax, ymin, ymax = _pixel_range(in_wcs, shape)
+        if xmax < xmin or ymax < ymin:
+            raise ResampleError("the WCS bounding box holds no pixel of the image")
+        self.exact = None
+        xn, yn = _nodes(xmin, xmax, step), _nodes(ymin, ymax, step)
+        if xn.size * yn.size * 4 >= (xmax - xmin + 1) * (ymax - ymin + 1):
+            self.exact = exact_pixel_map(in_wcs, out_wcs, shape)
+            return
+        gx, gy = np.meshgrid(xn, yn)
+        sky = in_wcs(gx, gy, with_bounding_box=False)
+        nodes = [np.asarray(v, dtype=float) for v in out_wcs.backward_transform(*sky)]
+        if not all(np.all(np.isfinite(v)) for v in nodes):
+            log.warning("transform not finite on every node; computing the exact pixel map")
+            self.exact = exact_pixel_map(in_wcs, out_wcs, shape)
+            return
+        wx = _lagrange_matrix(xn, np.arange(xmin, xmax + 1))
+        self.tables = [v @ wx.T for v in nodes]  # (n_ynodes, xmax - xmin + 1) each
+        self.ynodes = yn
+
+    def rows(self, r0, r1):
+        """Pixel map of input rows ``r0:r1``, shape ``(r1 - r0, nx, 2)``."""
+        if self.exact is not None:
+            return np.ascontiguousarray(self.exact[r0:r1])
+        xmin, xmax, ymin, ymax = self.range
+        block = np.full((r1 - r0, self.shape[1], 2), np.nan)
+        lo, hi = max(r0, ymin), min(r1, ymax + 1)
+        if hi <= lo:
+            return block
+        idx, weights = _lagrange_rows(self.ynodes, np.arange(lo, hi, dtype=float))
+        for axis, table in enumerate(self.tables):
+            out = np.zeros((hi - lo, xmax - xmin + 1))
+            for k in range(idx.shape[1]):
+                out += weights[:, k : k + 1] * table[idx[:, k]]
+            block[lo - r0 : hi - r0, xmin : xmax + 1, axis] = out
+        return block
+
+
+def _lagrange_rows(nodes, points, order=3):
+    """Node indices and weights ``(len(points), order + 1)`` of local Lagrange rows."""
+    matrix = _lagrange_matrix(nodes, points, order)
+    k = min(order + 1, len(nodes))
+    idx = np.argsort(matrix == 0, axis=1, kind="stable")[:, :k]
+    idx.sort(axis=1)
+    return idx, np.take_along_axis(matrix, idx, axis=1)
+
+
 def pixel_map(in_wcs, out_wcs, shape, *, step=PIXMAP_STEP):
     """Output-grid coordinates of every input pixel centre, shape ``(ny, nx, 2)``.
 
     The exact chain (input pixel -> sky -> output pixel) is evaluated on nodes
     spaced at most ``step`` pixels apart, first and last rows/columns included,
-    then interpolated with local cubic Lagrange weights as ``Wy @ G @ Wx.T``.
-    Pixels outside the input WCS bounding box are NaN (they are not drizzled).
-    Falls back to the exact map when the transform is not finite on a node.
+    and interpolated with separable local cubic Lagrange weights. Pixels
+    outside the input WCS bounding box are NaN (they are not drizzled). Falls
+    back to the exact map when the transform is not finite on a node.
     """
-    ny, nx = shape
-    xmin, xmax, ymin, ymax = _pixel_range(in_wcs, shape)
-    if xmax < xmin or ymax < ymin:
-        raise ResampleError("the WCS bounding box holds no pixel of the image")
-    xn, yn = _nodes(xmin, xmax, step), _nodes(ymin, ymax, step)
-    if xn.size * yn.size * 4 >= (xmax - xmin + 1) * (ymax - ymin + 1):
-        return exact_pixel_map(in_wcs, out_wcs, shape)
-    gx, gy = np.meshgrid(xn, yn)
-    sky = in_wcs(gx, gy, with_bounding_box=False)
-    node_x, node_y = (np.asarray(v, dtype=float) for v in out_wcs.backward_transform(*sky))
-    if not (np.all(np.isfinite(node_x)) and np.all(np.isfinite(node_y))):
-        log.warning("transform not finite on every node; computing the exact pixel map")
-        return exact_pixel_map(in_wcs, out_wcs, shape)
-    wx = _lagrange_matrix(xn, np.arange(xmin, xmax + 1))
-    wy = _lagrange_matrix(yn, np.arange(ymin, ymax + 1))
-    pixmap = np.empty((ny, nx, 2))
-    full = (xmin, xmax, ymin, ymax) == (0, nx - 1, 0, ny - 1)
-    if not full:
-        pixmap.fill(np.nan)
-    for axis, grid in ((0, node_x), (1, node_y)):
-        pixmap[ymin : ymax + 1, xmin : xmax + 1, axis] = wy @ (grid @ wx.T)
-    return pixmap
+    return _PixelMapper(in_wcs, out_wcs, shape, step).rows(0, shape[0])
 
 
 # ---------------------------------------------------------------------- drizzle
@@ -387,38 +424,38 @@ def _array(model, name):
     return np.asarray(value)
 
 
-def _invalid_mask(model):
+def _invalid_mask(model, rows=slice(None)):
     """Pixels that must not be drizzled: NaN anywhere, DO_NOT_USE or NON_SCIENCE."""
-    invalid = np.isnan(model.data)
+    invalid = np.isnan(model.data[rows])
     for name in ("err",) + VARIANCES:
         arr = _array(model, name)
         if arr is not None and arr.shape == model.data.shape:
-            invalid |= np.isnan(arr)
+            invalid |= np.isnan(arr[rows])
     dq = _array(model, "dq")
-    if dq is not None:
-        invalid |= (dq & BAD_DQ) != 0
+    if dq is not None and dq.shape == model.data.shape:
+        invalid |= (dq[rows] & BAD_DQ) != 0
     return invalid
 
 
-def drizzle_weights(model, weight_type, invalid=None):
+def drizzle_weights(model, weight_type, invalid=None, rows=slice(None)):
     """Per-pixel drizzle weights (float32), zero on invalid pixels.
 
     ``ivm``: inverse of VAR_RNOISE (zero where not finite; ones if absent).
     ``exptime``: the measurement time, else the exposure time.
     """
     if invalid is None:
-        invalid = _invalid_mask(model)
+        invalid = _invalid_mask(model, rows)
+    shape = invalid.shape
     if weight_type == "ivm":
         var = _array(model, "var_rnoise")
         if var is None or var.shape != model.data.shape:
-            log.warning("no VAR_RNOISE: every pixel weighs 1")
-            weight = np.ones(model.data.shape, dtype=np.float32)
+            weight = np.ones(shape, dtype=np.float32)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
-                weight = np.reciprocal(var.astype(np.float32, copy=False))
+                weight = np.reciprocal(var[rows], dtype=np.float32)
             weight[~np.isfinite(weight)] = 0.0
     elif weight_type == "exptime":
-        weight = np.full(model.data.shape, _measurement_time(model), dtype=np.float32)
+        weight = np.full(shape, _measurement_time(model), dtype=np.float32)
     else:
         raise ResampleError(f"unknown weight type {weight_type!r} (ivm or exptime)")
     weight[invalid] = 0.0
@@ -431,18 +468,46 @@ def _measurement_time(model):
     return exposure.exposure_time if t is None else t
 
 
-def _new_drizzle(shape, kernel, fillval, context=False):
+def _new_drizzle(shape, kernel, fillval, n_context=0):
     return Drizzle(kernel=kernel, fillval=fillval, out_shape=shape,
-                   disable_ctx=not context, begin_ctx_id=0, max_ctx_id=0 if context else None)
+                   disable_ctx=n_context == 0, begin_ctx_id=0,
+                   max_ctx_id=n_context - 1 if n_context else None)
+
+
+def _root(model, name, rows, invalid):
+    """sqrt of a variance block (float32), NaN on invalid pixels; None if absent."""
+    var = _array(model, name)
+    if var is None or var.shape != model.data.shape:
+        return None
+    root = np.sqrt(var[rows], dtype=np.float32)
+    root[invalid] = np.nan
+    return root
+
+
+def _blocks(ny, rows_per_block):
+    """Row blocks ``(r0, r1, h0, h1)``: drizzled rows r0:r1 given with halo rows h0:h1.
+
+    The halo lets drizzle interpolate pixel corners across block seams exactly
+    as on the whole image.
+    """
+    for r0 in range(0, ny, rows_per_block):
+        r1 = min(ny, r0 + rows_per_block)
+        yield r0, r1, max(0, r0 - _HALO), min(ny, r1 + _HALO)
+
+
+_HALO = 2
+_MAX_BLOCKS = 32  # one 32-bit context plane
 
 
 def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fillval="NaN",
                    pixel_scale_ratio=1.0, pixel_scale=None, rotation=None, output_shape=None,
-                   crpix=None, crval=None, pixmap_step=PIXMAP_STEP):
+                   crpix=None, crval=None, pixmap_step=PIXMAP_STEP, block_rows=256):
     """Drizzle one calibrated exposure onto its rectified grid.
 
     Parameters are the official step's (see :class:`snakewebb.steps.resample.ResampleOptions`);
     ``output_shape`` is ``(nx, ny)``, ``crpix`` 0-based ``(x, y)``, ``pixel_scale`` in arcsec.
+    The input is drizzled in blocks of ``block_rows`` rows (with halo rows), so
+    the pixel map, weights and square roots never exist for the whole image.
 
     Returns
     -------
@@ -466,7 +531,9 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
         raise ResampleError(f"pixfrac must be in (0, 1], not {pixfrac}")
     exptime = model.meta.exposure.exposure_time
     if exptime is None or not exptime > 0:
-        raise ResampleError(f"EFFEXPTM/exposure time must be positive, not {exptime}")
+        raise ResampleError(f"exposure time must be positive, not {exptime}")
+    if weight_type not in ("ivm", "exptime"):
+        raise ResampleError(f"unknown weight type {weight_type!r} (ivm or exptime)")
 
     out_wcs, scale, ratio = build_output_wcs(
         model, pixel_scale_ratio=pixel_scale_ratio, pixel_scale=pixel_scale,
@@ -476,42 +543,86 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     log.info("output grid %d x %d (nx, ny), %.5f arcsec/pixel, ratio %.4g",
              out_shape[1], out_shape[0], scale * 3600.0, ratio)
 
-    pixmap = pixel_map(model.meta.wcs, out_wcs, data.shape, step=pixmap_step)
+    ny = data.shape[0]
+    rows_per_block = max(int(block_rows), math.ceil(ny / _MAX_BLOCKS))
+    blocks = list(_blocks(ny, rows_per_block))
+    mapper = _PixelMapper(model.meta.wcs, out_wcs, data.shape, pixmap_step)
     xmin, xmax, ymin, ymax = _drizzle_range(model.meta.wcs, data.shape)
-    invalid = _invalid_mask(model)
-    weight = drizzle_weights(model, weight_type, invalid)
-
-    sci = np.array(data, dtype=np.float32)
-    sci[invalid] = np.nan
-    background = model.meta.background
-    if not background.subtracted and background.level is not None:
-        sci -= np.float32(background.level)
-
-    common = dict(exptime=exptime, pixmap=pixmap, pixel_scale_ratio=ratio, iscale=1.0,
-                  wht_scale=1.0, pixfrac=pixfrac, in_units="cps",
-                  xmin=xmin, xmax=xmax, ymin=ymin, ymax=ymax)
-
-    driz = _new_drizzle(out_shape, kernel, fillval, context=True)
-    driz.add_image(sci, weight_map=weight, **common)
-    del sci
-    out_sci, out_wht, out_con = driz.out_img, driz.out_wht, driz.out_ctx
-    del driz
-
-    roots = {}
+    present = [n for n in VARIANCES if _array(model, n) is not None
+               and _array(model, n).shape == data.shape]
     for name in VARIANCES:
-        var = _array(model, name)
-        if var is None or var.shape != data.shape:
+        if name not in present:
             log.warning("no %s: its resampled variance is NaN", name.upper())
+    if weight_type == "ivm" and "var_rnoise" not in present:
+        log.warning("no VAR_RNOISE: every pixel weighs 1")
+    shared = {"var_rnoise", "var_flat"} <= set(present) and all(
+        _shared_pass_ok(model, weight_type, slice(h0, h1)) for _, _, h0, h1 in blocks)
+
+    level = model.meta.background.level
+    subtract = None if model.meta.background.subtracted or level is None else np.float32(level)
+
+    main = _new_drizzle(out_shape, kernel, fillval, n_context=len(blocks))
+    passes = {}
+    if shared:
+        passes["pair"] = _new_drizzle(out_shape, kernel, "NaN")
+    for name in present:
+        if not (shared and name in ("var_rnoise", "var_flat")):
+            passes[name] = _new_drizzle(out_shape, kernel, "NaN")
+
+    for r0, r1, h0, h1 in blocks:
+        rows = slice(h0, h1)
+        pixmap = mapper.rows(h0, h1)
+        invalid = _invalid_mask(model, rows)
+        weight = drizzle_weights(model, weight_type, invalid, rows)
+        common = dict(exptime=exptime, pixmap=pixmap, pixel_scale_ratio=ratio, iscale=1.0,
+                      wht_scale=1.0, pixfrac=pixfrac, in_units="cps", xmin=xmin, xmax=xmax,
+                      ymin=max(ymin, r0) - h0, ymax=min(ymax, r1 - 1) - h0)
+        if common["ymax"] < common["ymin"]:
             continue
-        root = np.sqrt(var.astype(np.float32, copy=False))
-        root[invalid] = np.nan
-        roots[name] = root
-    del invalid
+        sci = np.array(data[rows], dtype=np.float32)
+        sci[invalid] = np.nan
+        if subtract is not None:
+            sci -= subtract
+        main.add_image(sci, weight_map=weight, **common)
+        del sci
+        if shared:
+            rn = _root(model, "var_rnoise", rows, invalid)
+            flat = _root(model, "var_flat", rows, invalid)
+            used = weight > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.divide(flat, rn, out=flat)
+            flat[~used] = 0.0
+            rn[~used] = 0.0
+            rn *= weight
+            passes["pair"].add_image(flat, weight_map=rn, **common)
+            del rn, flat, used
+        for name, driz in passes.items():
+            if name != "pair":
+                driz.add_image(_root(model, name, rows, invalid), weight_map=weight, **common)
+        del pixmap, invalid, weight, common
+    del mapper
 
-    drizzled = _drizzle_roots(roots, weight, out_wht, out_shape, kernel, common)
-    del roots, weight, pixmap, common
+    out_sci, out_wht = main.out_img, main.out_wht
+    out_con = (main.out_ctx != 0).any(axis=0, keepdims=True).astype(np.int32)
+    del main
+    roots = {}
+    covered = out_wht > 0
+    if shared:
+        pair = passes.pop("pair")
+        flat_root, rn_root = pair.out_img, pair.out_wht
+        del pair
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flat_root *= rn_root
+            flat_root /= out_wht
+            rn_root /= out_wht
+        flat_root[~covered] = np.nan
+        rn_root[~covered] = np.nan
+        roots["var_rnoise"], roots["var_flat"] = rn_root, flat_root
+    for name in list(passes):
+        roots[name] = passes.pop(name).out_img
+    del covered
 
-    variances = _finish_variances(drizzled, weight_type, _measurement_time(model), ratio, out_shape)
+    variances = _finish_variances(roots, weight_type, _measurement_time(model), ratio, out_shape)
     err = _error_from_variances(variances)
 
     out = datamodels.ImageModel()
@@ -528,6 +639,15 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     return out
 
 
+def _shared_pass_ok(model, weight_type, rows):
+    """True when sqrt(VAR_RNOISE) is finite and positive wherever a pixel has weight."""
+    invalid = _invalid_mask(model, rows)
+    weight = drizzle_weights(model, weight_type, invalid, rows)
+    rn = _array(model, "var_rnoise")[rows]
+    used = weight > 0
+    return bool(np.all(np.isfinite(rn[used]) & (rn[used] > 0)))
+
+
 def _drizzle_range(wcs, shape):
     """Input pixel ranges given to drizzle (rounded bounding box)."""
     ny, nx = shape
@@ -540,85 +660,46 @@ def _drizzle_range(wcs, shape):
     return xmin, xmax, ymin, ymax
 
 
-def _drizzle_roots(roots, weight, out_wht, out_shape, kernel, common):
-    """Weighted means of the variance square roots on the output grid.
-
-    Returns ``{name: drizzled sqrt(variance)}`` (NaN where nothing landed).
-    VAR_RNOISE and VAR_FLAT share one pass when sqrt(VAR_RNOISE) is finite and
-    positive wherever the weight is: the pass weighs pixels by
-    ``w * sqrt(VAR_RNOISE)`` and drizzles ``sqrt(VAR_FLAT) / sqrt(VAR_RNOISE)``.
-    """
-    drizzled = {}
-    covered = out_wht > 0
-    pending = dict(roots)
-    rn, flat = pending.get("var_rnoise"), pending.get("var_flat")
-    if rn is not None and flat is not None:
-        used = weight > 0
-        rn_used = rn[used]
-        if np.all(np.isfinite(rn_used)) and np.all(rn_used > 0):
-            del rn_used
-            pair_weight = weight * np.where(used, rn, 0.0).astype(np.float32)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(used, flat / rn, 0.0).astype(np.float32)
-            ratio[np.isnan(flat) & used] = np.nan
-            del used
-            driz = _new_drizzle(out_shape, kernel, "NaN")
-            driz.add_image(ratio, weight_map=pair_weight, **common)
-            del ratio, pair_weight
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rn_out = np.where(covered, driz.out_wht / out_wht, np.nan).astype(np.float32)
-                flat_out = np.where(covered, driz.out_img * driz.out_wht / out_wht,
-                                    np.nan).astype(np.float32)
-            drizzled["var_rnoise"], drizzled["var_flat"] = rn_out, flat_out
-            del driz
-            pending.pop("var_rnoise")
-            pending.pop("var_flat")
-    for name, root in pending.items():
-        driz = _new_drizzle(out_shape, kernel, "NaN")
-        driz.add_image(root, weight_map=weight, **common)
-        drizzled[name] = driz.out_img
-        del driz
-    return drizzled
-
-
-def _finish_variances(drizzled, weight_type, tmeasure, ratio, out_shape):
-    """Square the drizzled roots, keep them where the combination weight is
-    positive (resampled read noise for ``ivm``), scale by ``1/ratio**2``."""
+def _finish_variances(roots, weight_type, tmeasure, ratio, out_shape):
+    """Square the drizzled roots in place, keep them where the combination
+    weight is positive (resampled read noise for ``ivm``), scale by ``1/ratio**2``."""
     scaling = np.float32(1.0 / ratio**2)
     if weight_type == "ivm":
-        rn = drizzled.get("var_rnoise")
+        rn = roots.get("var_rnoise")
         if rn is None:
             usable = np.zeros(out_shape, dtype=bool)
         else:
-            rn2 = rn * rn
+            rn2 = np.square(rn)
             usable = np.isfinite(rn2) & (rn2 > 0)
             del rn2
     else:
         usable = np.full(out_shape, bool(tmeasure and tmeasure > 0))
     variances = {}
     for name in VARIANCES:
-        root = drizzled.pop(name, None)
-        if root is None:
+        var = roots.pop(name, None)
+        if var is None:
             variances[name] = np.full(out_shape, np.nan, dtype=np.float32)
             continue
-        var = np.square(root, dtype=np.float32)
-        keep = usable & np.isfinite(var) & (var >= 0)
+        np.square(var, out=var)
+        drop = ~usable
+        drop |= ~np.isfinite(var)
+        with np.errstate(invalid="ignore"):
+            drop |= var < 0
         var *= scaling
-        var[~keep] = np.nan
+        var[drop] = np.nan
         variances[name] = var
     return variances
 
 
 def _error_from_variances(variances):
     """ERR = sqrt of the sum of the variances, NaN where all are NaN."""
-    total = None
-    all_nan = None
+    err = np.zeros(next(iter(variances.values())).shape, dtype=np.float32)
+    all_nan = np.ones(err.shape, dtype=bool)
     for var in variances.values():
         nan = np.isnan(var)
-        term = np.where(nan, np.float32(0), var)
-        total = term if total is None else total + term
-        all_nan = nan if all_nan is None else all_nan & nan
-    err = np.sqrt(total, dtype=np.float32)
+        np.add(err, var, out=err, where=~nan)
+        all_nan &= nan
+    np.sqrt(err, out=err)
     err[all_nan] = np.nan
     return err
 
