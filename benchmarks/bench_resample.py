@@ -1,0 +1,135 @@
+"""Resample (``_cal`` -> ``_i2d``) of a full-frame NIRCam exposure: snakewebb vs jwst 3.0.0.
+
+The input is a real calwebb_image2 ``_cal`` (jwst's own, made from a simulated
+campaign exposure with the campaign's SIAF-based references), or a ``_cal``
+given with ``--cal``. Each side runs in its own fresh Python process, as a
+pipeline job would, alternating sides ``--repeat`` times:
+
+* ``jwst``: ``ResampleStep.call(model)`` with the step defaults (what
+  calwebb_image2 runs), on the opened model;
+* ``snakewebb``: ``snakewebb.resample.resample_image(model)`` on the opened model,
+  and ``resample_exposure`` file to file (read + resample + atomic write).
+
+Printed: median wall and CPU time of the call, the process peak RSS, and the
+ratios snakewebb / jwst.
+
+Usage: python benchmarks/bench_resample.py [--cal PATH] [--repeat N] [--keep DIR]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = r"""
+import json, os, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+side, cal, workdir = sys.argv[1], sys.argv[2], sys.argv[3]
+t_start = time.perf_counter()
+from stdatamodels.jwst import datamodels as dm
+if side == "jwst":
+    from jwst.resample import ResampleStep
+    def call(model):
+        return ResampleStep.call(model)
+elif side == "snakewebb":
+    from snakewebb.resample import resample_image
+    def call(model):
+        return resample_image(model)
+else:
+    from snakewebb.steps.resample import resample_exposure
+t_import = time.perf_counter() - t_start
+if side == "snakewebb-file":
+    t, c = time.perf_counter(), time.process_time()
+    resample_exposure(cal, os.path.join(workdir, "bench_i2d.fits"))
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    shape = None
+else:
+    model = dm.open(cal)
+    model.data, model.var_rnoise, model.var_poisson, model.var_flat, model.dq
+    t, c = time.perf_counter(), time.process_time()
+    out = call(model)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    shape = list(out.data.shape)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "import_s": t_import, "peak_rss_mb": peak,
+                  "process_s": time.perf_counter() - t_start, "shape": shape}))
+"""
+
+
+def _crds_env(crds, context):
+    env = dict(os.environ)
+    env.update({"CRDS_PATH": str(crds), "CRDS_CONTEXT": str(context), "CRDS_MODE": "local",
+                "CRDS_SERVER_URL": "https://crds-serverless-mode.stsci.edu",
+                "STPIPE_DISABLE_CRDS_STEPPARS": "True"})
+    return env
+
+
+def make_cal(workdir):
+    """A jwst-made full-frame NIRCam ``_cal`` from a small simulated campaign."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from oracle import run_official_image2
+
+    from snakewebb.simulate import simulate_campaign
+
+    result = simulate_campaign(workdir / "campaign", n_exposures=6, seed=0)
+    for spec in result["specs"]:
+        if spec.exp_type == "NRC_IMAGE" and not spec.is_cube and spec.role == "science":
+            found = run_official_image2(
+                result["asns"][spec.name], workdir / "official", crds_path=result["crds"],
+                context=result["contexts"][0], steps={"resample": {"skip": True}})
+            return found["cal"], _crds_env(result["crds"], result["contexts"][0])
+    raise SystemExit("the simulated campaign has no 2D NRC_IMAGE exposure")
+
+
+def run_side(side, cal, workdir, env):
+    proc = subprocess.run([sys.executable, "-c", _CHILD, side, str(cal), str(workdir)],
+                          capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cal", type=Path, help="a full-frame _cal (default: simulate one)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if args.cal:
+            cal, env = args.cal.resolve(), _crds_env("", "")
+            env.pop("CRDS_PATH"), env.pop("CRDS_CONTEXT")
+        else:
+            cal, env = make_cal(workdir)
+        runs = {"jwst": [], "snakewebb": [], "snakewebb-file": []}
+        for _ in range(args.repeat):
+            for side in runs:
+                runs[side].append(run_side(side, cal, workdir, env))
+
+    def med(side, key):
+        return statistics.median(r[key] for r in runs[side])
+
+    print(f"input: {cal.name}  repeats: {args.repeat}  output shape: {runs['jwst'][0]['shape']}")
+    print(f"{'side':16s} {'wall s':>8s} {'cpu s':>8s} {'peak RSS MB':>12s} {'process s':>10s}")
+    for side in runs:
+        print(f"{side:16s} {med(side, 'wall_s'):8.3f} {med(side, 'cpu_s'):8.3f} "
+              f"{med(side, 'peak_rss_mb'):12.0f} {med(side, 'process_s'):10.2f}")
+    for side in ("snakewebb", "snakewebb-file"):
+        print(f"ratio {side}/jwst: time {med(side, 'wall_s') / med('jwst', 'wall_s'):.3f}  "
+              f"cpu {med(side, 'cpu_s') / med('jwst', 'cpu_s'):.3f}  "
+              f"peak RSS {med(side, 'peak_rss_mb') / med('jwst', 'peak_rss_mb'):.3f}")
+    same = runs["snakewebb"][0]["shape"] == runs["jwst"][0]["shape"]
+    print(f"same output shape: {same}")
+
+
+if __name__ == "__main__":
+    main()
