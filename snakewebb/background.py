@@ -68,13 +68,16 @@ def clipped_mean(stack, sigma=3.0, maxiters=None):
     """
     stack = np.asarray(stack, dtype=np.float64)
     if _cannot_clip(stack.shape[0], sigma):
+        # plain mean of the finite samples, accumulated one plane at a time
         mask = ~np.isfinite(stack)
-        good = np.where(mask, 0.0, stack)
-        count = stack.shape[0] - mask.sum(axis=0)
-        total = good.sum(axis=0)
+        total = np.zeros(stack.shape[1:])
+        for plane, bad in zip(stack, mask):
+            total += np.where(bad, 0.0, plane)
+        count = stack.shape[0] - mask.sum(axis=0, dtype=np.int32)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-        return mean, mask
+            total /= count
+        total[count == 0] = 0.0
+        return total, mask
     from astropy.stats import sigma_clip
     from astropy.utils.exceptions import AstropyUserWarning
 
@@ -85,15 +88,18 @@ def clipped_mean(stack, sigma=3.0, maxiters=None):
     return mean, np.ma.getmaskarray(clipped)
 
 
-def _cutout(science_box, background):
-    """The background's data, err, dq placed on the science footprint (NaN / 0 outside)."""
+def _cutout(science_box, background, with_err=True):
+    """The background's data, err, dq placed on the science footprint (NaN / 0 outside).
+
+    ``err`` is None unless ``with_err``.
+    """
     sy0, sx0, sy1, sx1 = science_box
     by0, bx0, by1, bx1 = _box(background)
     y0, x0, y1, x1 = max(sy0, by0), max(sx0, bx0), min(sy1, by1), min(sx1, bx1)
     lead = background.data.shape[:-2]
     shape = lead + (sy1 - sy0, sx1 - sx0)
     data = np.full(shape, np.nan, dtype=np.float32)
-    err = np.full(shape, np.nan, dtype=np.float32)
+    err = np.full(shape, np.nan, dtype=np.float32) if with_err else None
     dq = np.zeros(shape, dtype=np.uint32)
     if y1 <= y0 or x1 <= x0:
         log.debug("%s does not overlap the science footprint", background.meta.filename)
@@ -101,60 +107,97 @@ def _cutout(science_box, background):
     src = (..., slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0))
     dst = (..., slice(y0 - sy0, y1 - sy0), slice(x0 - sx0, x1 - sx0))
     data[dst] = background.data[src]
-    berr = background.err
-    if berr is not None and np.size(berr):
-        err[dst] = berr[src]
+    if with_err:
+        berr = background.err
+        if berr is not None and np.size(berr):
+            err[dst] = berr[src]
     dq[dst] = background.dq[src]
     return data, err, dq
 
 
-def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None):
+def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_err=True):
     """Combine background models into one image on the science footprint.
 
     Parameters
     ----------
     science : ImageModel or CubeModel
         Only its footprint (subarray) and image shape are used.
-    backgrounds : sequence of ImageModel/CubeModel
-        Open background exposures (not modified).
+    backgrounds : sized iterable of ImageModel/CubeModel
+        Background exposures (not modified), used one after the other, so an
+        iterable that opens each only when reached keeps one in memory at a time.
     sigma, maxiters
         Clipping threshold and iteration limit (None: until nothing changes).
+    with_err : bool
+        Also compute the combined uncertainty (not needed for the subtraction).
 
     Returns
     -------
     data : float32 ndarray (ny, nx)
-    err : float32 ndarray (ny, nx)
+    err : float32 ndarray (ny, nx) or None
         Uncertainty of the clipped mean (root-sum of the kept variances over their count).
     dq : uint32 ndarray (ny, nx)
     """
-    if not backgrounds:
+    n = len(backgrounds)
+    if n == 0:
         raise ValueError("no background exposures to combine")
     box = _box(science)
     image_shape = science.data.shape[-2:]
-    n = len(backgrounds)
-    cdata = np.empty((n,) + image_shape)
-    cvar = np.empty((n,) + image_shape)
+    # When no sample can be clipped (few members), a running sum is enough;
+    # otherwise the per-member images are stacked for sigma clipping.
+    stream = _cannot_clip(n, sigma)
+    if stream:
+        total = np.zeros(image_shape)
+        count = np.zeros(image_shape, dtype=np.int32)
+    else:
+        cdata = np.empty((n,) + image_shape, dtype=np.float32)
+    cvar = np.empty((n,) + image_shape) if with_err else None
+    nan_mask = np.empty((n,) + image_shape, dtype=bool) if (with_err and stream) else None
     dq = np.zeros(image_shape, dtype=np.uint32)
     for i, bkg in enumerate(backgrounds):
-        data, err, bdq = _cutout(box, bkg)
-        var = err.astype(np.float64) ** 2
+        data, err, bdq = _cutout(box, bkg, with_err)
         if data.ndim == 3:
-            cdata[i] = clipped_mean(data, sigma, maxiters)[0]
-            cvar[i] = clipped_mean(var, sigma, maxiters)[0]
+            image = clipped_mean(data, sigma, maxiters)[0]
+            if with_err:
+                cvar[i] = clipped_mean(err.astype(np.float64) ** 2, sigma, maxiters)[0]
             dq |= np.bitwise_or.reduce(bdq, axis=0)
         else:
-            cdata[i] = data
-            cvar[i] = var
+            image = data
+            if with_err:
+                cvar[i] = err.astype(np.float64) ** 2
             dq |= bdq
-    mean, mask = clipped_mean(cdata, sigma, maxiters)
-    kept = n - mask.sum(axis=0)
-    var_sum = np.where(mask, 0.0, cvar).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        err = np.where(kept > 0, np.sqrt(var_sum) / np.maximum(kept, 1), 0.0)
-    return mean.astype(np.float32), err.astype(np.float32), dq
+        del data, err, bdq
+        if stream:
+            good = np.isfinite(image)
+            total += np.where(good, image, 0.0)
+            count += good
+            if nan_mask is not None:
+                nan_mask[i] = ~good
+        else:
+            cdata[i] = image  # float32 is exact for a 2D member; 3D: float64 mean rounded
+        del image
+    if stream:
+        mask = None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total /= count
+        total[count == 0] = 0.0
+        mean = total
+    else:
+        mean, mask = clipped_mean(cdata, sigma, maxiters)
+        del cdata
+    err = None
+    if with_err:
+        if mask is None:
+            mask = nan_mask  # no clipping: the rejected samples are the NaN ones
+        kept = n - mask.sum(axis=0)
+        cvar[mask] = 0.0
+        var_sum = cvar.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.where(kept > 0, np.sqrt(var_sum) / np.maximum(kept, 1), 0.0).astype(np.float32)
+    return mean.astype(np.float32), err, dq
 
 
-def subtract_background(model, backgrounds, sigma=3.0, maxiters=None, *, copy=True):
+def subtract_background(model, backgrounds, sigma=3.0, maxiters=None, *, copy=True,
+                        with_err=True):
     """Subtract the combined background from ``model``.
 
     Parameters
@@ -167,6 +210,8 @@ def subtract_background(model, backgrounds, sigma=3.0, maxiters=None, *, copy=Tr
         Sigma-clipping parameters of the combination.
     copy : bool
         Work on a copy (default), or in place when False.
+    with_err : bool
+        Also compute the combined background's uncertainty (returned, not applied).
 
     Returns
     -------
@@ -174,7 +219,7 @@ def subtract_background(model, backgrounds, sigma=3.0, maxiters=None, *, copy=Tr
         The background-subtracted model and the combined background
         ``(data, err, dq)`` from :func:`combine_backgrounds`.
     """
-    combined = combine_backgrounds(model, backgrounds, sigma, maxiters)
+    combined = combine_backgrounds(model, backgrounds, sigma, maxiters, with_err=with_err)
     out = model.copy() if copy else model
     out.data -= combined[0]
     out.dq |= combined[2]

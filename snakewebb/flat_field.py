@@ -23,6 +23,7 @@ __all__ = [
     "subarray_box",
     "flat_for_science",
     "apply_flat",
+    "apply_flat_arrays",
     "mark_invalid",
 ]
 
@@ -144,28 +145,50 @@ def apply_flat(model, flat, *, copy=True):
     FlatShapeError
         When the flat does not cover the science footprint.
     """
-    flat_data, flat_dq, flat_err = flat_for_science(model, flat)
+    return apply_flat_arrays(model, *flat_for_science(model, flat), copy=copy)
+
+
+def apply_flat_arrays(model, flat_data, flat_dq, flat_err, *, copy=True):
+    """:func:`apply_flat` with the flat already cut to the science footprint.
+
+    ``flat_data``, ``flat_dq`` and ``flat_err`` (as returned by
+    :func:`flat_for_science`) are consumed: they are modified in place.
+    """
     out = model.copy() if copy else model
 
-    bad = np.isnan(flat_data) | (flat_data == 0.0)
+    bad = np.isnan(flat_data)
+    bad |= flat_data == 0.0
     flat_dq[bad] |= DO_NOT_USE | NO_FLAT_FIELD
     flat_dq[(flat_dq & NO_FLAT_FIELD) != 0] |= DO_NOT_USE
-    flat_data[(flat_dq & DO_NOT_USE) != 0] = 1.0
-    nbad = int(np.count_nonzero(flat_dq & DO_NOT_USE))
-    log.debug("%d flat pixels unusable; left uncorrected", nbad)
+    np.bitwise_and(flat_dq, DO_NOT_USE, out=bad, casting="unsafe")
+    flat_data[bad] = 1.0
+    del bad
+    log.debug("%d flat pixels unusable; left uncorrected",
+              int(np.count_nonzero(flat_dq & DO_NOT_USE)))
 
+    # float32 throughout, each operation in the official step's order, in place
     flat_sq = flat_data * flat_data
     data = out.data
     data /= flat_data
-    # same operation order as the official step (float32 rounding)
-    var_flat = data**2 / flat_sq * flat_err**2
+    del flat_data
+    var_flat = data * data  # == data**2
+    var_flat /= flat_sq
+    np.square(flat_err, out=flat_err)
+    var_flat *= flat_err
+    del flat_err
     out.var_flat = var_flat
     out.var_poisson /= flat_sq
     out.var_rnoise /= flat_sq
-    err = out.var_poisson + out.var_rnoise
+    del flat_sq
+    err = out.err
+    if err is None or err.shape != data.shape:
+        err = np.empty_like(data)
+    np.add(out.var_poisson, out.var_rnoise, out=err)
     err += out.var_flat
     np.sqrt(err, out=err)
     out.err = err
-    out.dq = out.dq | flat_dq
+    dq = out.dq
+    np.bitwise_or(dq, flat_dq, out=dq)
+    out.dq = dq
     mark_invalid(out)
     return out

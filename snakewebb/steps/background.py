@@ -1,7 +1,11 @@
 """Background step: subtract the combined background members of an exposure."""
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
 
 from snakewebb import background as algorithm
 from snakewebb.errors import ExposureError
@@ -12,16 +16,86 @@ __all__ = ["run_background"]
 log = logging.getLogger(__name__)
 
 
-def _open_background(path, *, exposure):
-    from stdatamodels.jwst import datamodels
+class _Node:
+    """Attribute bag standing in for the few ``meta`` fields the algorithm reads."""
 
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+class _Member:
+    """SCI/ERR/DQ of an open HDU list, each read on first use."""
+
+    def __init__(self, hdul, meta):
+        self._hdul = hdul
+        self.meta = meta
+
+    @property
+    def data(self):
+        return self._hdul["SCI"].data
+
+    @property
+    def err(self):
+        return self._hdul["ERR"].data if "ERR" in self._hdul else None
+
+    @property
+    def dq(self):
+        if "DQ" in self._hdul:
+            return self._hdul["DQ"].data
+        return np.zeros(self.data.shape, np.uint32)
+
+
+@contextmanager
+def _open_background(path, *, exposure):
+    """A background member as a light read-only model.
+
+    Only the extensions the combination reads (SCI, DQ, ERR if asked) are
+    loaded, one member at a time, so a full-frame member costs little memory.
+    """
     path = Path(path)
     if not path.is_file():
         raise ExposureError(exposure, f"background member {path.name} not found at {path}")
     try:
-        return datamodels.open(str(path))
+        hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
     except Exception as exc:
         raise ExposureError(exposure, f"cannot read background member {path.name}: {exc}") from exc
+    try:
+        try:
+            head = hdul[0].header
+            sci = hdul["SCI"]
+            sub = _Node(
+                xstart=head.get("SUBSTRT1"), ystart=head.get("SUBSTRT2"),
+                xsize=head.get("SUBSIZE1"), ysize=head.get("SUBSIZE2"),
+            )
+            meta = _Node(
+                filename=path.name, subarray=sub,
+                instrument=_Node(name=head.get("INSTRUME")),
+            )
+            member = _Member(hdul, meta)
+            member.data  # noqa: B018 - read SCI now so a broken file fails here
+        except (KeyError, IndexError, OSError, ValueError) as exc:
+            raise ExposureError(
+                exposure, f"cannot read background member {path.name}: {exc}"
+            ) from exc
+        yield member
+    finally:
+        hdul.close()
+
+
+class _Members:
+    """Background members opened one at a time, each closed before the next is read."""
+
+    def __init__(self, paths, exposure):
+        self.paths = list(paths)
+        self.exposure = exposure
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __iter__(self):
+        for path in self.paths:
+            with _open_background(path, exposure=self.exposure) as member:
+                yield member
 
 
 def run_background(model, background_paths, options, *, exposure, copy=True):
@@ -57,19 +131,16 @@ def run_background(model, background_paths, options, *, exposure, copy=True):
         log.info("%s: no background members; background skipped", exposure)
         provenance.mark_step(out, "background", provenance.SKIPPED)
         return out
-    members = []
+    for path in paths:  # all present before any work
+        if not Path(path).is_file():
+            raise ExposureError(exposure, f"background member {Path(path).name} not found at {path}")
+    members = _Members(paths, exposure)
     try:
-        for path in paths:
-            members.append(_open_background(path, exposure=exposure))
-        try:
-            algorithm.subtract_background(
-                out, members, options.bkg_sigma, options.bkg_maxiters, copy=False
-            )
-        except (algorithm.BackgroundShapeError, ValueError) as exc:
-            raise ExposureError(exposure, f"background: {exc}") from exc
-    finally:
-        for member in members:
-            member.close()
+        algorithm.subtract_background(
+            out, members, options.bkg_sigma, options.bkg_maxiters, copy=False, with_err=False
+        )
+    except (algorithm.BackgroundShapeError, ValueError) as exc:
+        raise ExposureError(exposure, f"background: {exc}") from exc
     log.info("%s: subtracted the mean of %d background exposure(s)", exposure, len(paths))
     provenance.mark_step(out, "background", provenance.COMPLETE)
     return out

@@ -80,9 +80,11 @@ def run_flat_field(model, refs, *, exposure, copy=True):
 
     with open_reference(path, "flat", exposure=exposure, model_class=datamodels.FlatModel) as flat:
         try:
-            algorithm.apply_flat(out, flat, copy=False)
+            arrays = algorithm.flat_for_science(out, flat)
         except algorithm.FlatShapeError as exc:
             raise ExposureError(exposure, f"FLAT {Path(path).name}: {exc}") from exc
+    # the reference is closed before the arithmetic: only its cut-outs stay in memory
+    algorithm.apply_flat_arrays(out, *arrays, copy=False)
     log.info("%s: flat-fielded with %s", exposure, Path(path).name)
     provenance.record_reference(out, "flat", path)
     provenance.mark_step(out, "flat_field", provenance.COMPLETE)
