@@ -45,6 +45,21 @@ CASES = {
             "CLEAR", "F150W", None),
     "fgs": ("FGS", "FGS", "FGS_IMAGE", "GUIDER1", "FGS1_FULL", "FGS1_FULL",
             None, None, None),
+    # the same detectors with a bounding box carried by the DISTORTION reference
+    "nrc_refbox": ("NIRCAM", "NIRCam", "NRC_IMAGE", "NRCA1", "NRCA1_FULL", "NRCA1_FULL",
+                   "F200W", "CLEAR", None),
+    "fgs_refbox": ("FGS", "FGS", "FGS_IMAGE", "GUIDER1", "FGS1_FULL", "FGS1_FULL",
+                   None, None, None),
+}
+
+#: Bounding boxes, (x, y) order, carried by the synthetic DISTORTION references. MIRI
+#: references carry one (the imager's illuminated columns); the others only in the
+#: *_refbox cases (the 4-pixel reference-pixel border excluded).
+REF_BBOX = {
+    "mir_full": ((3.5, 1027.5), (-0.5, 1023.5)),
+    "mir_tso": ((3.5, 1027.5), (-0.5, 1023.5)),
+    "nrc_refbox": ((3.5, 2043.5), (3.5, 2043.5)),
+    "fgs_refbox": ((3.5, 2043.5), (3.5, 2043.5)),
 }
 
 FILTER_ROWS = {
@@ -155,11 +170,8 @@ def make_exposure(case, *, va_scale=1.0000123, roll=37.2, ra=53.16, dec=-27.78):
 
 
 def case_distortion(case):
-    instrument, siaf_inst, *_rest = CASES[case]
-    full = CASES[case][5]
-    # MIRI references carry their own bounding box (the imager's illuminated columns)
-    bbox = ((3.5, 1027.5), (-0.5, 1023.5)) if instrument == "MIRI" else None
-    return siaf_distortion(siaf_inst, full, bbox=bbox)
+    siaf_inst, full = CASES[case][1], CASES[case][5]
+    return siaf_distortion(siaf_inst, full, bbox=REF_BBOX.get(case))
 
 
 def _reference_meta(ref, spec):
@@ -289,11 +301,13 @@ def test_subarray_is_full_frame_shifted_and_boxed(case):
     assert sub.bounding_box.bounding_box(order="F") == ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
 
 
-def test_bounding_box_from_reference_or_shape():
-    nrc = aw.imaging_wcs(make_exposure("nrc_full"), case_distortion("nrc_full"))
-    assert nrc.bounding_box.bounding_box(order="F") == ((-0.5, 2047.5), (-0.5, 2047.5))
-    mir = aw.imaging_wcs(make_exposure("mir_full"), case_distortion("mir_full"))
-    assert mir.bounding_box.bounding_box(order="F") == ((3.5, 1027.5), (-0.5, 1023.5))
+@pytest.mark.parametrize("case", ["nrc_full", "fgs", "nis", "mir_full", "nrc_refbox",
+                                  "fgs_refbox"])
+def test_bounding_box_from_reference_or_shape(case):
+    wcs = aw.imaging_wcs(make_exposure(case), case_distortion(case),
+                         FILTER_ROWS.get(CASES[case][0]))
+    expected = REF_BBOX.get(case, ((-0.5, 2047.5), (-0.5, 2047.5)))
+    assert wcs.bounding_box.bounding_box(order="F") == expected
 
 
 def test_velocity_aberration_scales_about_reference_point():
