@@ -379,16 +379,22 @@ class _PixelMapper:
         if self.exact is not None:
             return np.ascontiguousarray(self.exact[r0:r1])
         xmin, xmax, ymin, ymax = self.range
-        block = np.full((r1 - r0, self.shape[1], 2), np.nan)
         lo, hi = max(r0, ymin), min(r1, ymax + 1)
+        if hi <= lo or (xmin, xmax) != (0, self.shape[1] - 1) or (lo, hi) != (r0, r1):
+            block = np.full((r1 - r0, self.shape[1], 2), np.nan)
+        else:  # every pixel is written below
+            block = np.empty((r1 - r0, self.shape[1], 2))
         if hi <= lo:
             return block
         idx, weights = _lagrange_rows(self.ynodes, np.arange(lo, hi, dtype=float))
-        for axis, table in enumerate(self.tables):
-            out = np.zeros((hi - lo, xmax - xmin + 1))
-            for k in range(idx.shape[1]):
-                out += weights[:, k : k + 1] * table[idx[:, k]]
-            block[lo - r0 : hi - r0, xmin : xmax + 1, axis] = out
+        # rows between the same nodes share their four table rows: one small
+        # (rows x 4) @ (4 x nx) product per node interval
+        starts = np.flatnonzero(np.r_[True, idx[1:, 0] != idx[:-1, 0]])
+        ends = np.r_[starts[1:], idx.shape[0]]
+        for a, b in zip(starts, ends):
+            for axis, table in enumerate(self.tables):
+                block[lo - r0 + a : lo - r0 + b, xmin : xmax + 1, axis] = (
+                    weights[a:b] @ table[idx[a]])
         return block
 
 
