@@ -21,7 +21,8 @@ Besides the WCS object, :func:`assign_wcs` writes S_REGION (the footprint of the
 bounding box corners) and a FITS TAN-SIP approximation of the WCS into
 ``meta.wcsinfo``, so the products can be read without gwcs.
 
-Pure functions: models in, new models out; the input is never modified.
+Pure functions: models in, new models out; the input model is not modified unless
+a caller that owns it asks for that (``copy=False``).
 """
 
 import logging
@@ -142,6 +143,7 @@ def filter_offset(instrument, filter_name, pupil, rows):
     keys = _OFFSET_MATCH.get(str(instrument).upper())
     if rows is None or keys is None:
         return None
+    rows = [getattr(r, "instance", r) for r in rows]  # datamodel nodes -> plain dicts
     wanted = {"filter": filter_name, "pupil": pupil}
     matches = [r for r in rows if all(r.get(k) == wanted[k] for k in keys)]
     if not matches:

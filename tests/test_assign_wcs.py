@@ -280,6 +280,21 @@ def test_filter_offset_matching_rules():
     assert aw.filter_offset("MIRI", "F770W", None, miri) == (1.0, 2.0)
     with pytest.raises(ValueError, match="2 FILTEROFFSET rows"):
         aw.filter_offset("NIRCAM", "F200W", "CLEAR", rows + [dict(rows[0])])
+    # rows straight from an open FilteroffsetModel
+    model = dm.FilteroffsetModel(filters=FILTER_ROWS["MIRI"], instrument="MIRI")
+    assert aw.filter_offset("MIRI", "F1500W", None, model.filters) == (-0.3, 0.9)
+
+
+def test_imaging_wcs_accepts_open_reference_models():
+    """A DistortionModel and a FilteroffsetModel work as well as their contents."""
+    model = make_exposure("mir_full")
+    dist = dm.DistortionModel(model=case_distortion("mir_full"), input_units=u.pix,
+                              output_units=u.arcsec)
+    offsets = dm.FilteroffsetModel(filters=FILTER_ROWS["MIRI"], instrument="MIRI")
+    a = aw.imaging_wcs(model, dist, offsets)
+    b = aw.imaging_wcs(model, case_distortion("mir_full"), FILTER_ROWS["MIRI"])
+    x, y = np.array([10.0, 500.0]), np.array([20.0, 700.0])
+    np.testing.assert_array_equal(a(x, y), b(x, y))
 
 
 @pytest.mark.parametrize("case", ["nrc_sub", "nrc_tso", "mir_tso"])
