@@ -12,7 +12,8 @@ CRDS cache and context for both sides), prints:
   ``calwebb_image2`` on the same ASN (``strun`` equivalent, resample skipped since
   ``_i2d`` is a separate product here; ``--with-resample`` to include it).
 
-Background members: two other full-frame exposures of the same detector (dithers).
+Background members for the per-step table: two other full-frame exposures of the same
+detector (dithers); the whole-process run uses the ASN's own members on both sides.
 
 Usage::
 
@@ -207,10 +208,17 @@ def main(argv=None):
     rss_f = max(r["rss_mb"] for r in runs["official"])
     print(f"{'peak RSS (MB)':<18}{rss_o:>11.0f}{rss_f:>11.0f}{rss_o / rss_f:>8.2f}   target <= 0.40")
 
+    # whole process: both sides take the ASN's own members (the step table above adds
+    # two backgrounds to exercise the background step)
+    asn_doc = json.loads(asn.read_text())
+    asn_bkgs = [str((asn.parent / m["expname"]).resolve())
+                for m in asn_doc["products"][0]["members"] if m["exptype"] == "background"]
+    e2e_args = ["--input", str(science), "--context", context, "--backgrounds", *asn_bkgs]
+    print(f"\nwhole-process input: {asn.name} ({len(asn_bkgs)} background members)")
     with tempfile.TemporaryDirectory(prefix="bench_image2_out_") as out:
         e2e = {"ours-e2e": [], "official-e2e": []}
         for i in range(args.repeat):
-            e2e["ours-e2e"].append(_run("ours-e2e", env, common + [
+            e2e["ours-e2e"].append(_run("ours-e2e", env, e2e_args + [
                 "--output", str(Path(out) / f"ours{i}_cal.fits")]))
             extra = ["--asn", str(asn.resolve()), "--output", str(Path(out) / f"off{i}")]
             if args.with_resample:

@@ -96,6 +96,11 @@ def _cutout(science_box, background, with_err=True):
     sy0, sx0, sy1, sx1 = science_box
     by0, bx0, by1, bx1 = _box(background)
     y0, x0, y1, x1 = max(sy0, by0), max(sx0, bx0), min(sy1, by1), min(sx1, bx1)
+    if (by0, bx0, by1, bx1) == (sy0, sx0, sy1, sx1):  # same footprint: no copy needed
+        err = background.err if with_err else None
+        if with_err and (err is None or not np.size(err)):
+            err = np.full(background.data.shape, np.nan, dtype=np.float32)
+        return background.data, err, background.dq
     lead = background.data.shape[:-2]
     shape = lead + (sy1 - sy0, sx1 - sx0)
     data = np.full(shape, np.nan, dtype=np.float32)
@@ -140,6 +145,8 @@ def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_
     n = len(backgrounds)
     if n == 0:
         raise ValueError("no background exposures to combine")
+    if n >= 2**16:
+        raise ValueError(f"{n} background exposures: too many to combine")
     box = _box(science)
     image_shape = science.data.shape[-2:]
     # When no sample can be clipped (few members), a running sum is enough;
@@ -147,7 +154,7 @@ def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_
     stream = _cannot_clip(n, sigma)
     if stream:
         total = np.zeros(image_shape)
-        count = np.zeros(image_shape, dtype=np.int32)
+        count = np.zeros(image_shape, dtype=np.uint16)
     else:
         cdata = np.empty((n,) + image_shape, dtype=np.float32)
     cvar = np.empty((n,) + image_shape) if with_err else None
@@ -168,7 +175,7 @@ def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_
         del data, err, bdq
         if stream:
             good = np.isfinite(image)
-            total += np.where(good, image, 0.0)
+            np.add(total, image, out=total, where=good)
             count += good
             if nan_mask is not None:
                 nan_mask[i] = ~good

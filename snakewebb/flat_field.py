@@ -93,7 +93,7 @@ def flat_for_science(science, flat):
     data = np.array(flat.data[window], dtype=np.float32)
     dq = np.array(flat.dq[window], dtype=np.uint32)
     err = flat.err
-    if err is None or np.size(err) == 0:
+    if err is None or not all(err.shape):
         err = np.zeros_like(data)
     else:
         err = np.array(err[window], dtype=np.float32)

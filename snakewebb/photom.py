@@ -126,8 +126,10 @@ def attach_area(model, photom_ref, area_ref):
         if None in (sub.xstart, sub.ystart, sub.xsize, sub.ysize):
             raise PhotomError("SUBSTRT1/SUBSTRT2/SUBSIZE1/SUBSIZE2 missing; cannot cut the AREA map")
         y0, x0 = sub.ystart - 1, sub.xstart - 1
-        area = area_ref.data[y0 : y0 + sub.ysize, x0 : x0 + sub.xsize]
-        if area.shape != model.data.shape[-2:]:
+        ny, nx = area_ref.data.shape[-2:]
+        inside = y0 >= 0 and x0 >= 0 and y0 + sub.ysize <= ny and x0 + sub.xsize <= nx
+        area = area_ref.data[y0 : y0 + sub.ysize, x0 : x0 + sub.xsize] if inside else None
+        if area is None or area.shape != model.data.shape[-2:]:
             raise PhotomError(
                 f"AREA map {area_ref.data.shape} does not cover the science subarray "
                 f"{model.data.shape[-2:]} at ({sub.xstart},{sub.ystart})"
@@ -142,7 +144,8 @@ def attach_area(model, photom_ref, area_ref):
     model.meta.photometry.pixelarea_arcsecsq = None if a2 is None else float(a2)
 
 
-def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_correction=True):
+def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_correction=True,
+                 consistent=False):
     """Convert an imaging model from DN/s to MJy/sr.
 
     Parameters
@@ -155,6 +158,10 @@ def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_corr
         Work on a copy (default) or, if False, in place on ``model``.
     apply_time_correction : bool
         Divide PHOTMJSR by the throughput loss when the reference carries it.
+    consistent : bool
+        The caller knows NaN and DO_NOT_USE already agree across the arrays
+        (flat_field just ran): scaling by a finite non-zero factor keeps them
+        agreeing, so the final consistency pass is skipped.
 
     Returns
     -------
@@ -206,5 +213,6 @@ def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_corr
             arr *= conversion_sq
     out.meta.bunit_data = "MJy/sr"
     out.meta.bunit_err = "MJy/sr"
-    mark_invalid(out)
+    if not (consistent and np.isfinite(conversion) and conversion != 0):
+        mark_invalid(out)
     return out, True

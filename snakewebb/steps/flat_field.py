@@ -1,13 +1,17 @@
 """Flat-field step: FLAT lookup result in, flat-fielded model with provenance out."""
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
 
 from snakewebb import flat_field as algorithm
 from snakewebb.errors import ExposureError
 from snakewebb.steps import provenance
 
-__all__ = ["run_flat_field", "open_reference"]
+__all__ = ["run_flat_field"]
 
 log = logging.getLogger(__name__)
 
@@ -16,20 +20,54 @@ log = logging.getLogger(__name__)
 _NA_FLAT_TYPES = ("fflat", "sflat", "dflat")
 
 
-def open_reference(path, reftype, *, exposure, model_class=None):
-    """Open reference ``path`` as a datamodel; a missing/unreadable file is an ExposureError."""
-    from stdatamodels.jwst import datamodels
+class _Node:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
+
+@contextmanager
+def _open_flat(path, *, exposure):
+    """A FLAT reference as a light read-only model whose arrays are read by window.
+
+    SCI/DQ/ERR are FITS sections: :func:`snakewebb.flat_field.flat_for_science`
+    reads only the science footprint, never the whole reference.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ExposureError(exposure, f"{reftype.upper()} reference {path.name} not found at {path}")
+        raise ExposureError(exposure, f"FLAT reference {path.name} not found at {path}")
     try:
-        opener = model_class or datamodels.open
-        return opener(str(path))
-    except Exception as exc:  # any reader failure: one line naming the file
-        raise ExposureError(
-            exposure, f"cannot read {reftype.upper()} reference {path.name}: {exc}"
-        ) from exc
+        hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+        head = hdul[0].header
+        sci = hdul["SCI"].section
+    except Exception as exc:
+        raise ExposureError(exposure, f"cannot read FLAT reference {path.name}: {exc}") from exc
+    try:
+        try:
+            meta = _Node(
+                filename=path.name,
+                instrument=_Node(name=head.get("INSTRUME")),
+                subarray=_Node(xstart=head.get("SUBSTRT1"), ystart=head.get("SUBSTRT2"),
+                               xsize=head.get("SUBSIZE1"), ysize=head.get("SUBSIZE2")),
+            )
+            dq = hdul["DQ"].section if "DQ" in hdul else _Zeros(sci.shape, np.uint32)
+            err = hdul["ERR"].section if "ERR" in hdul else None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ExposureError(
+                exposure, f"cannot read FLAT reference {path.name}: {exc}"
+            ) from exc
+        yield _Node(meta=meta, data=sci, dq=dq, err=err)
+    finally:
+        hdul.close()
+
+
+class _Zeros:
+    """Stands in for a missing DQ extension: zeros in any window."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+    def __getitem__(self, key):
+        return np.zeros(self.shape, self.dtype)[key]
 
 
 def _record_na_flats(model):
@@ -76,15 +114,14 @@ def run_flat_field(model, refs, *, exposure, copy=True):
         provenance.record_reference(out, "flat", None)
         provenance.mark_step(out, "flat_field", provenance.SKIPPED)
         return out
-    from stdatamodels.jwst import datamodels
-
-    with open_reference(path, "flat", exposure=exposure, model_class=datamodels.FlatModel) as flat:
+    with _open_flat(path, exposure=exposure) as flat:
         try:
             arrays = algorithm.flat_for_science(out, flat)
         except algorithm.FlatShapeError as exc:
             raise ExposureError(exposure, f"FLAT {Path(path).name}: {exc}") from exc
-    # the reference is closed before the arithmetic: only its cut-outs stay in memory
+    # the reference is closed before the arithmetic: only its cut-outs were read
     algorithm.apply_flat_arrays(out, *arrays, copy=False)
+    del arrays
     log.info("%s: flat-fielded with %s", exposure, Path(path).name)
     provenance.record_reference(out, "flat", path)
     provenance.mark_step(out, "flat_field", provenance.COMPLETE)

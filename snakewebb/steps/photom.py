@@ -1,16 +1,86 @@
 """Photom step: PHOTOM/AREA lookup results in, calibrated model with provenance out."""
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+
+from astropy.io import fits
 
 from snakewebb import photom as algorithm
 from snakewebb.errors import ExposureError
 from snakewebb.steps import provenance
-from snakewebb.steps.flat_field import open_reference
 
 __all__ = ["run_photom"]
 
 log = logging.getLogger(__name__)
+
+
+class _Node:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _photometry(head):
+    return _Node(pixelarea_steradians=head.get("PIXAR_SR"),
+                 pixelarea_arcsecsq=head.get("PIXAR_A2"))
+
+
+class _PhotomRef:
+    """The tables of an imaging PHOTOM reference (PHOTOM, TIMECOEFF_*), read with astropy."""
+
+    def __init__(self, hdul, name):
+        self.phot_table = hdul["PHOTOM"].data
+        self.meta = _Node(filename=name, photometry=_photometry(hdul[0].header))
+        for ext in ("timecoeff_linear", "timecoeff_exponential", "timecoeff_powerlaw"):
+            if ext.upper() in hdul:
+                setattr(self, ext, hdul[ext.upper()].data)
+
+    def hasattr(self, name):
+        return name in self.__dict__
+
+
+def _fits(path, reftype, exposure):
+    path = Path(path)
+    if not path.is_file():
+        raise ExposureError(exposure, f"{reftype} reference {path.name} not found at {path}")
+    try:
+        return fits.open(path, memmap=False, lazy_load_hdus=True)
+    except Exception as exc:
+        raise ExposureError(exposure, f"cannot read {reftype} reference {path.name}: {exc}") from exc
+
+
+@contextmanager
+def _open_photom(path, *, exposure):
+    hdul = _fits(path, "PHOTOM", exposure)
+    try:
+        try:
+            ref = _PhotomRef(hdul, Path(path).name)
+        except (KeyError, OSError, ValueError) as exc:
+            raise ExposureError(
+                exposure, f"PHOTOM {Path(path).name} has no imaging PHOTOM table ({exc})"
+            ) from exc
+        yield ref
+    finally:
+        hdul.close()
+
+
+@contextmanager
+def _open_area(path, *, exposure):
+    """The AREA reference with its SCI array read by window (None for N/A)."""
+    if path is None:
+        yield None
+        return
+    hdul = _fits(path, "AREA", exposure)
+    try:
+        try:
+            ref = _Node(data=hdul["SCI"].section,
+                        meta=_Node(filename=Path(path).name,
+                                   photometry=_photometry(hdul[0].header)))
+        except (KeyError, OSError, ValueError) as exc:
+            raise ExposureError(exposure, f"cannot read AREA {Path(path).name}: {exc}") from exc
+        yield ref
+    finally:
+        hdul.close()
 
 
 def run_photom(model, refs, *, exposure, copy=True):
@@ -52,23 +122,14 @@ def run_photom(model, refs, *, exposure, copy=True):
         log.info("%s: PHOTOM is N/A for this mode; photom skipped", exposure)
         provenance.mark_step(out, "photom", provenance.SKIPPED)
         return out
-    phot = open_reference(photom_path, "photom", exposure=exposure)
-    area = None
-    try:
-        if area_path is not None:
-            area = open_reference(area_path, "area", exposure=exposure)
-        if not hasattr(phot, "phot_table"):
-            raise ExposureError(
-                exposure, f"PHOTOM {Path(photom_path).name} has no imaging PHOTOM table"
-            )
+    consistent = out.meta.cal_step.flat_field == provenance.COMPLETE
+    with _open_photom(photom_path, exposure=exposure) as phot, \
+            _open_area(area_path, exposure=exposure) as area:
         try:
-            _, applied = algorithm.apply_photom(out, phot, area, copy=False)
+            _, applied = algorithm.apply_photom(out, phot, area, copy=False,
+                                                consistent=consistent)
         except (algorithm.PhotomError, KeyError) as exc:
             raise ExposureError(exposure, f"PHOTOM {Path(photom_path).name}: {exc}") from exc
-    finally:
-        phot.close()
-        if area is not None:
-            area.close()
     status = provenance.COMPLETE if applied else provenance.SKIPPED
     provenance.mark_step(out, "photom", status)
     log.info("%s: photom %s", exposure, status)
