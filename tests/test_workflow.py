@@ -1,0 +1,278 @@
+"""The Snakemake workflow, run for real on a small part of the simulated campaign.
+
+Which jobs ran is read two ways: from a dry run's job list (the ``output:`` lines),
+and after real runs from which products were (re)written (their mtime_ns).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+#: ASN files of the campaign the workflow tests use: every kind of exposure, small
+#: detectors where possible. 00001_nrca1 is the one whose FLAT the second context replaces.
+SELECTION = (
+    "*_jw01234001001_02101_00001_nrca1_image2_asn.json",      # NIRCam full frame
+    "*_jw01234003001_02101_00001_mirimage_image2_asn.json",   # MIRI with a background member
+    "*-o006_*_asn.json",                                      # NIRCam TSO cube
+    "*-o008_*_asn.json",                                      # NIRCam SUB160 (two dithers)
+)
+
+
+def snakemake(workdir, *args, config=(), check=True):
+    """Run the project's Snakefile in ``workdir``; return the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--cores", "2", *args]
+    if config:
+        command += ["--config", *config]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def campaign_config(campaign, context, *patterns, extra=()):
+    asn = json.dumps([str(campaign.asn / p) for p in patterns])
+    return (f"asn={asn}", f"crds_path={campaign.crds}", f"crds_context={context}", *extra)
+
+
+def planned_outputs(result):
+    """Outputs of the jobs a dry run lists (without the target rules)."""
+    outputs = set()
+    for line in result.stdout.splitlines():
+        match = re.match(r"^\s+output: (.+)$", line)
+        if match:
+            outputs.update(Path(p).name for p in match.group(1).split(", "))
+    return outputs
+
+
+def stamps(directory):
+    return {p.name: p.stat().st_mtime_ns for p in Path(directory).glob("*.fits")}
+
+
+def selected(campaign):
+    """Exposure name -> spec of the ASN files in SELECTION."""
+    names = set()
+    for pattern in SELECTION:
+        for asn in campaign.asn.glob(pattern):
+            names.update(p["name"] for p in json.loads(asn.read_text())["products"])
+    return {name: campaign.specs[name] for name in sorted(names)}
+
+
+def expected_products(specs, *, save_bsub):
+    """What `all` must make, from the simulated specs (not from the workflow's table)."""
+    out = set()
+    for name, spec in specs.items():
+        tso = spec.tsovisit or spec.exp_type == "NRC_TSIMAGE"
+        out.add(f"{name}_{'calints' if spec.is_cube else 'cal'}.fits")
+        if not tso and not spec.is_cube and spec.exp_type != "FGS_IMAGE":
+            out.add(f"{name}_i2d.fits")
+        if save_bsub and spec.backgrounds and not tso:
+            out.add(f"{name}_{'bsubints' if spec.is_cube else 'bsub'}.fits")
+    return out
+
+
+@pytest.fixture(scope="module")
+def full_run(campaign, tmp_path_factory):
+    """`snakemake all` with save_bsub under the first context, once for the module."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = campaign_config(campaign, campaign.contexts[0], *SELECTION,
+                             extra=("save_bsub=True",))
+    result = snakemake(workdir, "all", config=config)
+    return workdir, config, result
+
+
+def test_full_run_makes_every_product_with_logs_and_benchmarks(campaign, full_run):
+    workdir, _, _ = full_run
+    specs = selected(campaign)
+    assert len(specs) >= 5
+    made = set(stamps(workdir / "results"))
+    assert made == expected_products(specs, save_bsub=True)
+    for product in made:
+        stem = product[: -len(".fits")]
+        rule = ("resample_exposure" if stem.endswith("_i2d") else
+                "subtract_background" if "_bsub" in stem else "calibrate")
+        name = stem.rsplit("_", 1)[0] if rule == "resample_exposure" else stem
+        assert (workdir / "logs" / rule / f"{name}.log").is_file(), product
+        assert (workdir / "benchmarks" / rule / f"{name}.tsv").is_file(), product
+
+
+def test_tso_exposure_gets_calints_and_no_i2d(campaign, full_run):
+    workdir, _, _ = full_run
+    tso = campaign.first("NRC_TSIMAGE")
+    assert (workdir / "results" / f"{tso}_calints.fits").is_file()
+    assert not (workdir / "results" / f"{tso}_i2d.fits").exists()
+    assert not (workdir / "results" / f"{tso}_cal.fits").exists()
+    with fits.open(workdir / "results" / f"{tso}_calints.fits") as hdul:
+        assert hdul["SCI"].data.ndim == 3
+
+
+def test_save_bsub_yields_bsub_and_cal_starts_from_it(campaign, full_run):
+    workdir, _, _ = full_run
+    name = campaign.first("MIR_IMAGE", cube=False, backgrounds=True)
+    bsub = workdir / "results" / f"{name}_bsub.fits"
+    assert bsub.is_file()
+    assert fits.getval(bsub, "S_BKDSUB") == "COMPLETE"
+    cal = workdir / "results" / f"{name}_cal.fits"
+    assert fits.getval(cal, "S_BKDSUB") == "COMPLETE"
+    assert (workdir / "logs" / "subtract_background" / f"{name}_bsub.log").is_file()
+
+
+def _flats_only_in_newest_rmap(crds):
+    """FLAT files named by an instrument's newest flat rmap and not by its older ones."""
+    rmaps = {}
+    for rmap in sorted((crds / "mappings" / "jwst").glob("jwst_*_flat_*.rmap")):
+        rmaps.setdefault(rmap.name.split("_")[1], []).append(rmap)
+    found = []
+    for versions in rmaps.values():
+        if len(versions) < 2:
+            continue
+        names = [set(re.findall(r"jwst_\w+?_flat_\d+\.fits", v.read_text())) for v in versions]
+        for name in names[-1] - set().union(*names[:-1]):
+            found.extend((crds / "references").rglob(name))
+    return found
+
+
+def test_unchanged_context_and_unrelated_changes_rerun_nothing(campaign, full_run):
+    workdir, config, _ = full_run
+    before = stamps(workdir / "results")
+    # new mtimes on things that are not inputs of any job: the ASN files, and the
+    # FLAT that only the second context selects
+    for asn in campaign.asn.glob("*_asn.json"):
+        os.utime(asn)
+    new_flats = _flats_only_in_newest_rmap(campaign.crds)
+    assert new_flats
+    for flat in new_flats:
+        os.utime(flat)
+    result = snakemake(workdir, "all", config=config)
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stderr
+    assert stamps(workdir / "results") == before
+
+
+def test_context_switch_dry_run_lists_exactly_the_changed_flat_jobs(campaign, full_run):
+    from snakewebb.simulate.crds_cache import new_flat_key
+
+    workdir, _, _ = full_run
+    old, new = campaign.contexts[:2]
+    instrument, detector, filt, pupil = new_flat_key(list(campaign.specs.values()))
+    affected = {name for name, s in selected(campaign).items()
+                if (s.instrument, s.detector, s.filter, s.pupil)
+                == (instrument, detector, filt, pupil)}
+    assert affected and len(affected) < len(selected(campaign))
+    config = campaign_config(campaign, new, *SELECTION, extra=("save_bsub=True",))
+    result = snakemake(workdir, "all", "--dry-run", config=config)
+    expected = {f"{n}_cal.fits" for n in affected} | {f"{n}_i2d.fits" for n in affected}
+    assert planned_outputs(result) == expected
+    # and the old context is still up to date
+    again = snakemake(workdir, "all", "--dry-run",
+                      config=campaign_config(campaign, old, *SELECTION,
+                                             extra=("save_bsub=True",)))
+    assert planned_outputs(again) == set()
+
+
+@pytest.mark.slow
+def test_context_switch_run_rewrites_only_the_affected_products(campaign, full_run):
+    """Last in this module: it moves the products to the second context."""
+    workdir, _, _ = full_run
+    new = campaign.contexts[1]
+    before = stamps(workdir / "results")
+    config = campaign_config(campaign, new, *SELECTION, extra=("save_bsub=True",))
+    planned = planned_outputs(snakemake(workdir, "all", "--dry-run", config=config))
+    snakemake(workdir, "all", config=config)
+    after = stamps(workdir / "results")
+    assert after.keys() == before.keys()
+    rewritten = {name for name in after if after[name] != before[name]}
+    assert rewritten == planned and planned
+    cal = next(workdir / "results" / n for n in rewritten if n.endswith("_cal.fits"))
+    assert fits.getval(cal, "CRDS_CTX") == new
+    assert fits.getval(cal, "R_FLAT") != "N/A"
+    untouched = next(workdir / "results" / n for n in after
+                     if n.endswith("_cal.fits") and n not in rewritten)
+    assert snakemake(workdir, "all", "--dry-run", config=config).stdout.count("output:") == 0
+    assert fits.getval(untouched, "CRDS_CTX") == campaign.contexts[0]
+
+
+# ------------------------------------------------------------------ failures
+
+
+def _copy_with(src, dst, *, primary=None, sci_delete=()):
+    """Copy a product changing keywords (without its ASDF tree, which would restore them)."""
+    with fits.open(src) as hdul:
+        kept = fits.HDUList([hdu.copy() for hdu in hdul if hdu.name != "ASDF"])
+    kept[0].header.update(primary or {})
+    for keyword in sci_delete:
+        del kept["SCI"].header[keyword]
+    kept.writeto(dst)
+
+
+def _asn(path, name, science):
+    path.write_text(json.dumps({"asn_type": "image2", "products": [
+        {"name": name, "members": [{"expname": science.name, "exptype": "science"}]}]}))
+    return path
+
+
+def test_one_failing_exposure_does_not_stop_the_others(campaign, tmp_path):
+    tso = campaign.first("NRC_TSIMAGE")
+    good = campaign.files[tso]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    broken = inputs / "broken_rateints.fits"
+    _copy_with(good, broken, sci_delete=("V2_REF",))
+    _asn(inputs / "broken_asn.json", "broken", broken)
+    asn = json.dumps([str(inputs / "broken_asn.json"),
+                      str(campaign.asns[tso])])
+    result = snakemake(tmp_path, "all", "--keep-going", check=False,
+                       config=(f"asn={asn}", f"crds_path={campaign.crds}",
+                               f"crds_context={campaign.contexts[0]}"))
+    assert result.returncode != 0
+    assert (tmp_path / "results" / f"{tso}_calints.fits").is_file()
+    assert not list((tmp_path / "results").glob("broken*"))
+    message = "broken: missing pointing keyword(s) V2_REF"
+    assert f"ERROR {message}" in result.stderr
+    assert message in (tmp_path / "logs" / "calibrate" / "broken_calints.log").read_text()
+    assert "Traceback" not in result.stderr
+
+
+def _graph_error(campaign, tmp_path, asn_file):
+    config = (f"asn={json.dumps([str(asn_file)])}", f"crds_path={campaign.crds}",
+              f"crds_context={campaign.contexts[0]}")
+    result = snakemake(tmp_path, "all", "--dry-run", config=config, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr   # a dry run logs to stdout
+    assert "Traceback" not in output
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.fits"))
+    return output
+
+
+def test_unresolvable_reference_fails_at_graph_time_naming_exposure_and_reftype(
+        campaign, tmp_path):
+    name = campaign.first("NRC_IMAGE")
+    odd = tmp_path / "odd_rate.fits"
+    _copy_with(campaign.files[name], odd, primary={"FILTER": "F090W"})
+    stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "odd_asn.json", "odd", odd))
+    assert re.search(r"^odd: no (FLAT|FILTEROFFSET|PHOTOM) reference: .+$", stderr, re.M), stderr
+
+
+def test_bad_asn_and_unknown_exp_type_fail_at_graph_time_in_one_line(campaign, tmp_path):
+    bad = tmp_path / "bad_asn.json"
+    bad.write_text('{"products": [')
+    stderr = _graph_error(campaign, tmp_path, bad)
+    assert re.search(rf"^{re.escape(str(bad))}: malformed ASN JSON .+$", stderr, re.M), stderr
+
+    name = campaign.first("NRC_IMAGE")
+    wfss = tmp_path / "wfss_rate.fits"
+    _copy_with(campaign.files[name], wfss, primary={"EXP_TYPE": "NRC_WFSS"})
+    stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "wfss_asn.json", "wfss", wfss))
+    assert re.search(r"^wfss: EXP_TYPE 'NRC_WFSS' is not a supported imaging type", stderr,
+                     re.M), stderr
