@@ -16,10 +16,15 @@ exposure, learnt from its source and re-expressed here):
 * **Pixel map.** Where each input pixel centre lands on the output grid. The
   exact transform chain is evaluated only on a coarse grid of nodes (every
   ``PIXMAP_STEP`` pixels, edges included) and filled in with separable local
-  cubic (Lagrange) interpolation applied as two small dense matrix products.
+  cubic (Lagrange) interpolation: along x on the node rows once, then per node
+  interval along y, as small dense matrix products.
   The interpolation error is measured in the tests (well below 1e-3 pixel).
-* **Drizzle.** The ``drizzle`` package's C kernel, once per array, always with
-  the one pixel map. The weight of an input pixel is its inverse read-noise
+* **Drizzle.** The ``drizzle`` package's C kernel, with one pixel map for all
+  arrays. The input is fed in blocks of rows (two halo rows either side so
+  drizzle interpolates pixel corners across seams as on the whole image; the
+  result is bit-identical), so the pixel map, weights and square roots never
+  exist for the whole image; the context bits of the blocks are merged.
+  The weight of an input pixel is its inverse read-noise
   variance (``ivm``) or its exposure time (``exptime``), zero where DQ has
   DO_NOT_USE or NON_SCIENCE or any array holds NaN.
 * **Variances.** Each variance is resampled as the weighted mean of its square
@@ -227,7 +232,8 @@ def build_output_wcs(model, *, pixel_scale_ratio=1.0, pixel_scale=None, rotation
     if in_wcs.output_frame.naxes != 2:
         raise ResampleError("the WCS is not a 2-axis celestial imaging WCS")
     footprint = sregion_footprint(info.s_region)
-    for key in ("ra_ref", "dec_ref", "v3yangle", "vparity") + (("roll_ref",) if rotation is None else ()):
+    needed = ("ra_ref", "dec_ref", "v3yangle", "vparity") + (("roll_ref",) if rotation is None else ())
+    for key in needed:
         if getattr(info, key, None) is None:
             raise ResampleError(f"WCSINFO lacks {key.upper()}")
 
@@ -303,11 +309,11 @@ def _pixel_range(wcs, shape):
     return xmin, xmax, ymin, ymax
 
 
-def _lagrange_matrix(nodes, points, order=3):
-    """Dense ``(len(points), len(nodes))`` matrix of local Lagrange weights.
+def _lagrange_weights(nodes, points, order=3):
+    """Local Lagrange interpolation: node windows and weights, ``(len(points), k)`` each.
 
-    Each point is interpolated from the ``order + 1`` nodes around it (shifted
-    inwards at the edges), so the matrix has ``order + 1`` non-zeros per row.
+    Each point is interpolated from the ``k = order + 1`` consecutive nodes
+    around it (the window shifted inwards at the edges).
     """
     nodes = np.asarray(nodes, dtype=float)
     points = np.asarray(points, dtype=float)
@@ -321,7 +327,13 @@ def _lagrange_matrix(nodes, points, order=3):
         for m in range(k):
             if m != j:
                 weights[:, j] *= (points - xs[:, m]) / (xs[:, j] - xs[:, m])
-    matrix = np.zeros((points.size, nodes.size))
+    return idx, weights
+
+
+def _lagrange_matrix(nodes, points, order=3):
+    """Dense ``(len(points), len(nodes))`` matrix of local Lagrange weights."""
+    idx, weights = _lagrange_weights(nodes, points, order)
+    matrix = np.zeros((len(points), len(nodes)))
     np.put_along_axis(matrix, idx, weights, axis=1)
     return matrix
 
@@ -386,9 +398,9 @@ class _PixelMapper:
             block = np.empty((r1 - r0, self.shape[1], 2))
         if hi <= lo:
             return block
-        idx, weights = _lagrange_rows(self.ynodes, np.arange(lo, hi, dtype=float))
-        # rows between the same nodes share their four table rows: one small
-        # (rows x 4) @ (4 x nx) product per node interval
+        idx, weights = _lagrange_weights(self.ynodes, np.arange(lo, hi, dtype=float))
+        # windows are consecutive nodes, so rows with the same first node share
+        # their four table rows: one small (rows x 4) @ (4 x nx) product each
         starts = np.flatnonzero(np.r_[True, idx[1:, 0] != idx[:-1, 0]])
         ends = np.r_[starts[1:], idx.shape[0]]
         for a, b in zip(starts, ends):
@@ -396,15 +408,6 @@ class _PixelMapper:
                 block[lo - r0 + a : lo - r0 + b, xmin : xmax + 1, axis] = (
                     weights[a:b] @ table[idx[a]])
         return block
-
-
-def _lagrange_rows(nodes, points, order=3):
-    """Node indices and weights ``(len(points), order + 1)`` of local Lagrange rows."""
-    matrix = _lagrange_matrix(nodes, points, order)
-    k = min(order + 1, len(nodes))
-    idx = np.argsort(matrix == 0, axis=1, kind="stable")[:, :k]
-    idx.sort(axis=1)
-    return idx, np.take_along_axis(matrix, idx, axis=1)
 
 
 def pixel_map(in_wcs, out_wcs, shape, *, step=PIXMAP_STEP):

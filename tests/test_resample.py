@@ -120,7 +120,8 @@ def make_cal_model(layout="nircam", *, shape=None, seed=1, ra=53.16, dec=-27.79,
     (bx0, bx1), (by0, by1) = wcs.bounding_box.bounding_box(order="F")
     x0, x1, y0, y1 = math.ceil(bx0), math.floor(bx1), math.ceil(by0), math.floor(by1)
     corners = np.array(wcs([x0, x1, x1, x0], [y0, y0, y1, y1])).T
-    model.meta.wcsinfo.s_region = "POLYGON ICRS  " + " ".join(f"{a:.9f} {d:.9f}" for a, d in corners)
+    vertices = " ".join(f"{a:.9f} {d:.9f}" for a, d in corners)
+    model.meta.wcsinfo.s_region = "POLYGON ICRS  " + vertices
     model.meta.wcsinfo.ra_ref = float(ra_ref)
     model.meta.wcsinfo.dec_ref = float(dec_ref)
     model.meta.wcsinfo.roll_ref = theta + parity * v3yang
@@ -514,3 +515,21 @@ def test_resample_exposure_rejects_cube_missing_file_and_options(tmp_path, cal_f
         resample_exposure(cal_file, tmp_path / "o_i2d.fits",
                           options=ResampleOptions(pixfrac=2.0, kernel="boxcar"))
     assert not list(tmp_path.glob("*_i2d.fits"))
+
+
+def test_pixel_mapper_rows_on_nodes_and_tiny_spacing():
+    """Rows falling exactly on nodes, and nodes about one row apart, stay exact."""
+    model = make_cal_model("niriss", shape=(7, 300))
+    out_wcs, _, _ = rs.build_output_wcs(model)
+    exact = rs.exact_pixel_map(model.meta.wcs, out_wcs, model.data.shape)
+    interpolated = 0
+    for step in (1, 2, 3, 4):
+        mapper = rs._PixelMapper(model.meta.wcs, out_wcs, model.data.shape, step)
+        if mapper.exact is None:
+            interpolated += 1
+            assert np.max(np.abs(mapper.rows(0, 7) - exact)) < 1e-6
+    assert interpolated >= 2
+    idx, w = rs._lagrange_weights(np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+                                  np.array([0.0, 1.0, 2.0, 2.5, 5.0]))
+    assert np.all(np.diff(idx, axis=1) == 1)  # windows of consecutive nodes
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
