@@ -12,7 +12,7 @@ rule subtract_background:
     benchmark:
         "benchmarks/subtract_background/{exposure}_{bsubsuffix}.tsv"
     params:
-        options=IMAGE2_OPTIONS,
+        options=BACKGROUND_OPTIONS,
     threads: 1
     conda:
         "../envs/snakewebb.yaml"

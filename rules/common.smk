@@ -103,6 +103,11 @@ IMAGE2_OPTIONS = {
     "bkg_sigma": config["background"]["sigma"],
     "bkg_maxiters": config["background"]["maxiters"],
 }
+# subtract_background gets only what it uses, so that e.g. skipping photom does not
+# rerun it
+BACKGROUND_OPTIONS = {
+    key: IMAGE2_OPTIONS[key] for key in ("tso_exp_types", "bkg_sigma", "bkg_maxiters")
+}
 RESAMPLE_OPTIONS = dict(config["resample"])
 
 

@@ -163,3 +163,80 @@ def test_pattern_matching_nothing_and_broken_fits(tiny):
     (tiny / "rate" / "a_rate.fits").write_bytes(b"SIMPLE  =                    T" + b" " * 100)
     with pytest.raises(ExposureError, match=r"^a: cannot read the header of .*a_rate.fits"):
         exposures.exposure_table([str(tiny / "asn" / "a_asn.json")])
+
+
+# ------------------------------------------------------------ exposure_references
+
+class CountingLookup:
+    """Stands in for CRDS: one file per (detector, filter, reftype) and context, N/A area."""
+
+    def __init__(self, root):
+        self.root = root
+        self.calls = []
+
+    def __call__(self, params, *, context, reftypes):
+        import pandas as pd
+
+        self.calls.append((context, list(params.index), tuple(reftypes)))
+        out = pd.DataFrame(index=params.index, columns=list(reftypes), dtype=object)
+        for name, row in params.iterrows():
+            if row["FILTER"] == "F999W":
+                raise ExposureError(name, "no FLAT reference: no match")
+            for reftype in reftypes:
+                if reftype == "area":
+                    out.at[name, reftype] = None
+                    continue
+                version = "2" if (context == "ctx2" and reftype == "flat"
+                                  and row["FILTER"] == "F200W") else "1"
+                path = self.root / f"{reftype}_{row['DETECTOR']}_{row['FILTER']}_{version}.fits"
+                path.touch()
+                out.at[name, reftype] = str(path)
+        return out
+
+
+def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path))
+    write_rate(tiny / "rate" / "b_rate.fits", FILTER="F150W")
+    write_asn(tiny / "asn" / "b_asn.json", {"b": ("../rate/b_rate.fits", [])})
+    write_rate(tiny / "rate" / "c_rate.fits")  # same keywords as a
+    write_asn(tiny / "asn" / "c_asn.json", {"c": ("../rate/c_rate.fits", [])})
+    table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+    lookup = CountingLookup(tmp_path)
+    reftypes = ("flat", "photom", "area")
+    cache = tmp_path / "cache"
+
+    refs = exposures.exposure_references(table, reftypes, context="ctx1", cache_dir=cache,
+                                         lookup=lookup)
+    assert len(lookup.calls) == 1
+    asked = set(lookup.calls[0][1])
+    # a and c have the same keywords: one of them stands for both
+    assert asked in ({"a", "b", "m", "t"}, {"c", "b", "m", "t"})
+    assert refs["a"] == refs["c"] == {"flat": str(tmp_path / "flat_NRCA1_F200W_1.fits"),
+                                      "photom": str(tmp_path / "photom_NRCA1_F200W_1.fits")}
+    assert "area" not in refs["b"]  # N/A is left out
+
+    again = exposures.exposure_references(table, reftypes, context="ctx1", cache_dir=cache,
+                                          lookup=lookup)
+    assert again == refs and len(lookup.calls) == 1
+
+    switched = exposures.exposure_references(table, reftypes, context="ctx2", cache_dir=cache,
+                                             lookup=lookup)
+    assert len(lookup.calls) == 2
+    changed = {name for name in refs if switched[name] != refs[name]}
+    assert changed == {"a", "c", "t"}  # only the NRCA1/F200W FLAT differs
+
+    # a cached file that has gone from the CRDS cache is asked again, for that set only
+    (tmp_path / "flat_NRCA1_F150W_1.fits").unlink()
+    exposures.exposure_references(table, reftypes, context="ctx1", cache_dir=cache,
+                                  lookup=lookup)
+    assert lookup.calls[-1] == ("ctx1", ["b"], ("flat",))
+
+
+def test_reference_failure_names_the_exposure(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path))
+    write_rate(tiny / "rate" / "z_rate.fits", FILTER="F999W")
+    write_asn(tiny / "asn" / "z_asn.json", {"z": ("../rate/z_rate.fits", [])})
+    table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+    with pytest.raises(ExposureError, match=r"^z: no FLAT reference"):
+        exposures.exposure_references(table, ("flat",), context="ctx1",
+                                      cache_dir=tmp_path / "cache", lookup=CountingLookup(tmp_path))
