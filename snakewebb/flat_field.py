@@ -103,22 +103,29 @@ def flat_for_science(science, flat):
 def mark_invalid(model):
     """Make NaN and DO_NOT_USE agree across SCI, ERR, variances and DQ, in place."""
     shape = model.data.shape
-    invalid = None
     arrays = []
     for name in _NAN_ARRAYS:
         arr = getattr(model, name, None)
-        if arr is None or arr.shape != shape:
-            continue
-        arrays.append(arr)
-        invalid = np.isnan(arr) if invalid is None else invalid | np.isnan(arr)
-    if invalid is None:
+        if arr is not None and arr.shape == shape:
+            arrays.append(arr)
+    if not arrays:
         return
+    invalid = np.isnan(arrays[0])
+    scratch = np.empty(shape, dtype=bool)
+    for arr in arrays[1:]:
+        invalid |= np.isnan(arr, out=scratch)
     dq = getattr(model, "dq", None)
-    if dq is not None and dq.shape == shape:
-        invalid |= (dq & DO_NOT_USE).astype(bool)
-        dq[invalid] |= DO_NOT_USE
+    dq_ok = dq is not None and dq.shape == shape
+    if dq_ok:
+        invalid |= np.bitwise_and(dq, DO_NOT_USE, out=scratch, casting="unsafe")
+    # invalid pixels are few: work on their flat indices, not on whole-array masks
+    where = np.flatnonzero(invalid)
+    if where.size == 0:
+        return
+    if dq_ok:
+        dq.flat[where] = dq.flat[where] | DO_NOT_USE
     for arr in arrays:
-        arr[invalid] = np.nan
+        arr.flat[where] = np.nan
 
 
 def apply_flat(model, flat, *, copy=True):
