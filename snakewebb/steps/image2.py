@@ -17,6 +17,7 @@ from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import atomic_save, exposure_name
 from snakewebb.steps import provenance
+from snakewebb.steps.assign_wcs import run_assign_wcs
 from snakewebb.steps.background import run_background
 from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.photom import run_photom
@@ -163,11 +164,8 @@ _WCS_NA_REFTYPES = (
 
 
 def _assign_wcs(model, refs, *, exposure):
-    try:
-        from snakewebb.steps.assign_wcs import run_assign_wcs
-    except ImportError as exc:
-        raise ExposureError(exposure, f"assign_wcs is not available: {exc}") from exc
-    model = run_assign_wcs(model, refs, exposure=exposure)
+    # In place: assign_wcs only adds metadata, and leaves the model as it was if it fails.
+    model = run_assign_wcs(model, refs, exposure=exposure, copy=False)
     for reftype in _WCS_NA_REFTYPES:
         if getattr(model.meta.ref_file, reftype).name is None:
             provenance.record_reference(model, reftype, None)
