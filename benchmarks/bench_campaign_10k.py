@@ -32,7 +32,7 @@ TARGETS = {"dry run (warm caches)": 20.0, "no-op rerun": 30.0}
 def run_snakemake(workdir, crds, context, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
     command = [SNAKEMAKE, "all", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2", "--quiet=all", *args, "--config",
+               "--directory", str(workdir), "--cores", "2", "--quiet=rules", *args, "--config",
                f'asn=["{workdir}/campaign/asn/*_asn.json"]', f"crds_path={crds}",
                f"crds_context={context}"]
     start = time.perf_counter()

@@ -27,18 +27,14 @@ def _fail(err):
 
 
 def _crds_settings():
-    """CRDS cache and context: config, else the environment, else the demo cache."""
+    """CRDS cache and context: config, else CRDS_PATH/CRDS_CONTEXT, else the demo cache
+    and the newest context of the cache (configure_crds checks both exist)."""
     crds_path = config["crds_path"] or os.environ.get("CRDS_PATH") or "demo/crds"
-    context = config["crds_context"] or os.environ.get("CRDS_CONTEXT") or None
-    if context is None:
+    context = config["crds_context"] or os.environ.get("CRDS_CONTEXT")
+    if not context:
         pmaps = sorted(Path(crds_path, "mappings", "jwst").glob("jwst_*.pmap"))
-        if not pmaps:
-            raise WorkflowError(
-                f"{crds_path}: no CRDS context (no mappings/jwst/jwst_*.pmap); set "
-                "crds_path/crds_context or CRDS_PATH/CRDS_CONTEXT"
-            )
-        context = pmaps[-1].name
-    return os.path.abspath(crds_path), context
+        context = pmaps[-1].name if pmaps else None
+    return crds_path, context
 
 
 def _used_reftypes():
@@ -56,10 +52,14 @@ try:
     if isinstance(asn_patterns, str):
         asn_patterns = [asn_patterns]
     EXPOSURES = exposures.exposure_table(
-        asn_patterns, cache_dir=CACHE_DIR, tso_exp_types=tuple(config["tso_exp_types"])
+        asn_patterns,
+        cache_dir=CACHE_DIR,
+        tso_exp_types=tuple(config["tso_exp_types"]),
+        # a job process (e.g. on SLURM) trusts the cache its main process just checked
+        trust_cache=not workflow.is_main_process,
     )
-    CRDS_PATH, CRDS_CONTEXT = _crds_settings()
-    CRDS_CONTEXT = references.configure_crds(crds_path=CRDS_PATH, context=CRDS_CONTEXT)
+    crds_path, crds_context = _crds_settings()
+    CRDS_CONTEXT = references.configure_crds(crds_path=crds_path, context=crds_context)
     REFS = exposures.exposure_references(
         EXPOSURES,
         _used_reftypes(),

@@ -300,7 +300,7 @@ def _read_entry(asn_path, asn_key):
 
 
 def exposure_table(asn_patterns, *, cache_dir=None,
-                   tso_exp_types=modes.DEFAULT_TSO_EXP_TYPES):
+                   tso_exp_types=modes.DEFAULT_TSO_EXP_TYPES, trust_cache=False):
     """The exposures of a campaign as a DataFrame, one row per ASN product.
 
     Parameters
@@ -311,6 +311,11 @@ def exposure_table(asn_patterns, *, cache_dir=None,
         Directory of the on-disk cache. Without it every header is read.
     tso_exp_types : sequence of str
         EXP_TYPEs treated as time series (TSOVISIT=T also counts).
+    trust_cache : bool
+        Use cached entries without checking the (size, mtime) of the files: for the
+        job processes a workflow starts (on a cluster, one per job), whose main
+        process has just checked and written the cache; it spares the shared file
+        system a stat of every file of the campaign per job.
 
     Returns
     -------
@@ -332,8 +337,11 @@ def exposure_table(asn_patterns, *, cache_dir=None,
     cached = _load_cache(cache_file) if cache_file is not None else {}
     entries, reread = {}, 0
     for asn_path in asn_paths:
-        asn_key = _stat_key(asn_path)
         entry = cached.get(asn_path)
+        if trust_cache and entry is not None:
+            entries[asn_path] = entry
+            continue
+        asn_key = _stat_key(asn_path)
         if not _entry_is_fresh(entry, asn_key):
             entry = _read_entry(asn_path, asn_key)
             reread += 1

@@ -240,3 +240,19 @@ def test_reference_failure_names_the_exposure(tiny, tmp_path, monkeypatch):
     with pytest.raises(ExposureError, match=r"^z: no FLAT reference"):
         exposures.exposure_references(table, ("flat",), context="ctx1",
                                       cache_dir=tmp_path / "cache", lookup=CountingLookup(tmp_path))
+
+
+def test_trust_cache_skips_the_stat_checks(tiny):
+    cache = tiny / "cache"
+    pattern = [str(tiny / "asn" / "*_asn.json")]
+    exposures.exposure_table(pattern, cache_dir=cache)
+    (tiny / "rate" / "m_rate.fits").unlink()
+    write_rate(tiny / "rate" / "m_rate.fits", INSTRUME="MIRI", DETECTOR="MIRIMAGE",
+               EXP_TYPE="MIR_IMAGE", FILTER="F1000W", PUPIL="N/A")
+    trusted = exposures.exposure_table(pattern, cache_dir=cache, trust_cache=True)
+    assert trusted.loc["m", "filter"] == "F770W"  # what the cache says
+    checked = exposures.exposure_table(pattern, cache_dir=cache)
+    assert checked.loc["m", "filter"] == "F1000W"
+    # an ASN the cache does not know is read even when trusting it
+    write_asn(tiny / "asn" / "n_asn.json", {"n": ("../rate/a_rate.fits", [])})
+    assert "n" in exposures.exposure_table(pattern, cache_dir=cache, trust_cache=True).index
