@@ -26,7 +26,9 @@ install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
 	test -f $(DEMO)/crds/mappings/jwst/jwst_0001.pmap || $(VENV)/bin/snakewebb simulate $(DEMO)
-	$(VENV)/bin/snakemake --cores $(CORES) --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds all
+	# The demo's own cache and newest context, whatever CRDS_* the user's shell sets.
+	env -u CRDS_CONTEXT -u CRDS_SERVER_URL $(VENV)/bin/snakemake --cores $(CORES) \
+	    --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds all
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
