@@ -15,6 +15,12 @@ the exposure mid time divides PHOTMJSR. SCI and ERR are multiplied by the
 factor, the variances by its square; BUNIT becomes MJy/sr. PIXAR_SR and
 PIXAR_A2 come from the AREA reference (else from PHOTOM) and the AREA
 array, cut to the subarray, is attached to the product.
+
+Reference tables are used as the datamodels schemas type them: PHOTMJSR and
+every time coefficient are float32, whatever precision the file stores, so
+a reference written with double-precision columns gives the same factor as
+the official step. An AREA reference is placed on the detector by its own
+SUBSTRT1/SUBSTRT2 when it has them (full frame otherwise).
 """
 
 import logging
@@ -47,6 +53,11 @@ def _upper(value):
     return None if value is None else str(value).upper()
 
 
+def _column_names(table):
+    names = getattr(getattr(table, "columns", None), "names", None)
+    return [n.lower() for n in (names if names is not None else table.dtype.names)]
+
+
 def _match_fields(model, table):
     """The column -> value pairs that select the PHOTOM row for ``model``."""
     instrument = _upper(model.meta.instrument.name)
@@ -55,7 +66,7 @@ def _match_fields(model, table):
     subarray = _upper(model.meta.subarray.name)
     if instrument == "NIRCAM":
         fields = {"filter": filt, "pupil": pupil}
-        if "subarray" in table.columns.names:
+        if "subarray" in _column_names(table):
             fields["subarray"] = subarray
         return [fields]
     if instrument == "NIRISS":
@@ -81,9 +92,13 @@ def find_row(table, fields):
         return 0
     keep = np.ones(len(table), dtype=bool)
     for name, value in fields.items():
-        column = table.field(name)
-        if len(column) and isinstance(column[0], str):
-            column = np.array([str(s).strip().upper() for s in column])
+        if name not in _column_names(table):
+            raise PhotomError(f"PHOTOM table has no {name.upper()} column")
+        column = np.asarray(table.field(name))
+        if column.dtype.kind == "S":
+            column = np.char.decode(column, "ascii", "replace")
+        if column.dtype.kind == "U":
+            column = np.char.upper(np.char.strip(column))
         keep &= column == value
     rows = np.flatnonzero(keep)
     if len(rows) > 1:
@@ -91,50 +106,137 @@ def find_row(table, fields):
     return int(rows[0]) if len(rows) else None
 
 
+#: Time-dependence tables and the coefficient columns each must have.
+TIME_TABLES = {
+    "timecoeff_linear": ("t0", "lossperyear"),
+    "timecoeff_exponential": ("t0", "amplitude", "tau", "const"),
+    "timecoeff_powerlaw": ("t0", "year1value", "tsoft", "alpha"),
+}
+
+
+def _time_tables(photom_ref):
+    """The time-dependence tables ``photom_ref`` carries, checked against its PHOTOM table.
+
+    Like the datamodels validation the official step runs, each table must
+    have one row per PHOTOM row with the same selection columns (FILTER,
+    PUPIL, SUBARRAY) in the same order. Coefficients are cast to float32 as
+    the schemas type them.
+    """
+    table = photom_ref.phot_table
+    phot_names = _column_names(table)
+    tables = {}
+    for ext, coeffs in TIME_TABLES.items():
+        if not photom_ref.hasattr(ext):
+            continue
+        coeff_table = getattr(photom_ref, ext)
+        if coeff_table is None:
+            continue
+        names = _column_names(coeff_table)
+        missing = [c for c in coeffs if c not in names]
+        if missing:
+            raise PhotomError(f"{ext.upper()} lacks column(s) {', '.join(missing)}")
+        if len(coeff_table) != len(table):
+            raise PhotomError(
+                f"{ext.upper()} has {len(coeff_table)} rows, PHOTOM has {len(table)}"
+            )
+        for name in ("filter", "pupil", "subarray"):
+            if name in phot_names and name in names:
+                a = np.char.strip(np.asarray(table.field(name)).astype(str))
+                b = np.char.strip(np.asarray(coeff_table.field(name)).astype(str))
+                if not np.array_equal(a, b):
+                    raise PhotomError(f"{ext.upper()} rows do not match the PHOTOM rows ({name})")
+        tables[ext] = {c: np.asarray(coeff_table.field(c), dtype=np.float32) for c in coeffs}
+    return tables
+
+
 def time_correction(photom_ref, row, mid_time):
     """Fraction of the throughput at ``t0`` left at ``mid_time`` (MJD) for PHOTOM ``row``.
 
     Products of the linear, exponential and power-law laws the reference
     carries; 1.0 when it carries none.
+
+    Raises
+    ------
+    PhotomError
+        A time table that does not fit the PHOTOM table, or tables present
+        but no exposure mid time to evaluate them at.
     """
+    tables = _time_tables(photom_ref)
+    if not tables:
+        return 1.0
+    if mid_time is None:
+        raise PhotomError("EXPMID is missing: cannot evaluate the time-dependence tables")
     # whole columns, then the row: the same float32/float64 arithmetic as the
     # official correction table, so PHOTMJSR agrees to the last bit
     corr = np.ones(len(photom_ref.phot_table))
-    if photom_ref.hasattr("timecoeff_linear"):
-        p = photom_ref.timecoeff_linear
+    if "timecoeff_linear" in tables:
+        p = tables["timecoeff_linear"]
         corr *= 1.0 - p["lossperyear"] * (mid_time - p["t0"]) / 365.0
-    if photom_ref.hasattr("timecoeff_exponential"):
-        p = photom_ref.timecoeff_exponential
+    if "timecoeff_exponential" in tables:
+        p = tables["timecoeff_exponential"]
         corr *= p["amplitude"] * np.exp(-(mid_time - p["t0"]) / p["tau"]) + p["const"]
-    if photom_ref.hasattr("timecoeff_powerlaw"):
-        p = photom_ref.timecoeff_powerlaw
+    if "timecoeff_powerlaw" in tables:
+        p = tables["timecoeff_powerlaw"]
         norm = ((365.0 + p["tsoft"]) ** p["alpha"]) / p["year1value"]
         corr *= ((mid_time - p["t0"] + p["tsoft"]) ** p["alpha"]) / norm
-    corr = corr[row]
-    return corr
+    return corr[row]
+
+
+def _corner(meta):
+    """0-based (y, x) corner of a model's subarray, or None without SUBSTRT1/SUBSTRT2."""
+    sub = getattr(meta, "subarray", None)
+    xstart = getattr(sub, "xstart", None)
+    ystart = getattr(sub, "ystart", None)
+    if xstart is None or ystart is None:
+        return None
+    return int(ystart) - 1, int(xstart) - 1
+
+
+def area_for_science(model, area_ref):
+    """The AREA map cut to the science footprint (float32, a new array).
+
+    The science corner is SUBSTRT1/SUBSTRT2 and its size the data's own; the
+    reference is placed by its own SUBSTRT1/SUBSTRT2, or taken as full frame
+    (starting at pixel 1,1, as the official step always assumes) without them.
+    A science array without corner keywords needs an AREA map of its very shape.
+
+    Raises
+    ------
+    PhotomError
+        When the AREA map does not cover the science footprint.
+    """
+    ny, nx = model.data.shape[-2:]
+    shape = tuple(area_ref.data.shape)
+    if len(shape) != 2:
+        raise PhotomError(f"AREA map is {len(shape)}D, not an image")
+    corner = _corner(model.meta)
+    if corner is None:
+        if shape != (ny, nx):
+            raise PhotomError(
+                "SUBSTRT1/SUBSTRT2 missing and the AREA map "
+                f"{shape[0]}x{shape[1]} is not the data's {ny}x{nx}: cannot place it"
+            )
+        corner = (0, 0)
+    ref_corner = _corner(area_ref.meta) or (0, 0)
+    y0, x0 = corner[0] - ref_corner[0], corner[1] - ref_corner[1]
+    if y0 < 0 or x0 < 0 or y0 + ny > shape[0] or x0 + nx > shape[1]:
+        raise PhotomError(
+            f"AREA map {shape[1]}x{shape[0]} at ({ref_corner[1] + 1},{ref_corner[0] + 1}) "
+            f"does not cover the science subarray {nx}x{ny} at ({corner[1] + 1},{corner[0] + 1})"
+        )
+    return np.array(area_ref.data[y0 : y0 + ny, x0 : x0 + nx], dtype=np.float32)
 
 
 def attach_area(model, photom_ref, area_ref):
     """Set PIXAR_SR/PIXAR_A2 and the AREA array on ``model`` in place.
 
-    Keywords come from the AREA reference when it has them, else from the
-    PHOTOM reference. The AREA array is cut to the science subarray.
+    Keywords come from the AREA reference when there is one (None where it
+    lacks them, as in the official step), else from the PHOTOM reference. The
+    AREA array is cut to the science subarray (:func:`area_for_science`).
     """
     source = photom_ref
     if area_ref is not None:
-        sub = model.meta.subarray
-        if None in (sub.xstart, sub.ystart, sub.xsize, sub.ysize):
-            raise PhotomError("SUBSTRT1/SUBSTRT2/SUBSIZE1/SUBSIZE2 missing; cannot cut the AREA map")
-        y0, x0 = sub.ystart - 1, sub.xstart - 1
-        ny, nx = area_ref.data.shape[-2:]
-        inside = y0 >= 0 and x0 >= 0 and y0 + sub.ysize <= ny and x0 + sub.xsize <= nx
-        area = area_ref.data[y0 : y0 + sub.ysize, x0 : x0 + sub.xsize] if inside else None
-        if area is None or area.shape != model.data.shape[-2:]:
-            raise PhotomError(
-                f"AREA map {area_ref.data.shape} does not cover the science subarray "
-                f"{model.data.shape[-2:]} at ({sub.xstart},{sub.ystart})"
-            )
-        model.area = np.array(area, dtype=np.float32)
+        model.area = area_for_science(model, area_ref)
         source = area_ref
     sr = source.meta.photometry.pixelarea_steradians
     a2 = source.meta.photometry.pixelarea_arcsecsq
@@ -176,27 +278,33 @@ def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_corr
         No PHOTOM row for the exposure's mode, or an AREA map that does not fit.
     """
     table = photom_ref.phot_table
-    candidates = _match_fields(model, table)
+    if "photmjsr" not in _column_names(table):
+        raise PhotomError("PHOTOM table has no PHOTMJSR column")
+    instrument = _upper(model.meta.instrument.name)
+    niriss_cube = instrument == "NIRISS" and model.data.ndim == 3
     row = None
-    for fields in candidates:
-        row = find_row(table, fields)
-        if row is not None:
-            break
-    if row is None:
-        raise PhotomError(f"no PHOTOM row for {candidates[0]}")
+    if not niriss_cube:
+        candidates = _match_fields(model, table)
+        for fields in candidates:
+            row = find_row(table, fields)
+            if row is not None:
+                break
+        if row is None:
+            raise PhotomError(f"no PHOTOM row for {candidates[0]}")
+        if apply_time_correction:  # checked before any change to the model
+            time_correction(photom_ref, row, model.meta.exposure.mid_time)
 
     out = model.copy() if copy else model
     attach_area(out, photom_ref, area_ref)
 
-    instrument = _upper(out.meta.instrument.name)
-    if instrument == "NIRISS" and out.data.ndim == 3:
+    if niriss_cube:
         log.warning("NIRISS photometry is not defined for per-integration data; not applied")
         return out, False
 
-    conversion = table[row]["photmjsr"]
+    # float32 as the schema types it, whatever the file stores
+    conversion = np.float32(table.field("photmjsr")[row])
     if apply_time_correction:
-        mid_time = out.meta.exposure.mid_time
-        corr = time_correction(photom_ref, row, mid_time) if mid_time is not None else 1.0
+        corr = time_correction(photom_ref, row, out.meta.exposure.mid_time)
         if corr != 1.0:
             log.info("time-dependence correction %.6g", corr)
             conversion /= corr

@@ -26,10 +26,16 @@ def _photometry(head):
 
 
 class _PhotomRef:
-    """The tables of an imaging PHOTOM reference (PHOTOM, TIMECOEFF_*), read with astropy."""
+    """The tables of an imaging PHOTOM reference (PHOTOM, TIMECOEFF_*), read with astropy.
+
+    Columns keep the file's types; :mod:`snakewebb.photom` casts the numbers it
+    uses to the schema's float32.
+    """
 
     def __init__(self, hdul, name):
         self.phot_table = hdul["PHOTOM"].data
+        if self.phot_table is None or not len(self.phot_table):
+            raise ValueError("empty PHOTOM table")
         self.meta = _Node(filename=name, photometry=_photometry(hdul[0].header))
         for ext in ("timecoeff_linear", "timecoeff_exponential", "timecoeff_powerlaw"):
             if ext.upper() in hdul:
@@ -73,9 +79,12 @@ def _open_area(path, *, exposure):
     hdul = _fits(path, "AREA", exposure)
     try:
         try:
+            head = hdul[0].header
             ref = _Node(data=hdul["SCI"].section,
                         meta=_Node(filename=Path(path).name,
-                                   photometry=_photometry(hdul[0].header)))
+                                   photometry=_photometry(head),
+                                   subarray=_Node(xstart=head.get("SUBSTRT1"),
+                                                  ystart=head.get("SUBSTRT2"))))
         except (KeyError, OSError, ValueError) as exc:
             raise ExposureError(exposure, f"cannot read AREA {Path(path).name}: {exc}") from exc
         yield ref
