@@ -1,6 +1,7 @@
 """Background step: subtract the combined background members of an exposure."""
 
 import logging
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,8 +73,17 @@ def _open_background(path, *, exposure):
                 instrument=_Node(name=head.get("INSTRUME")),
             )
             member = _Member(hdul, meta)
-            member.data  # noqa: B018 - read SCI now so a broken file fails here
-        except (KeyError, IndexError, OSError, ValueError) as exc:
+            with warnings.catch_warnings():
+                # astropy only warns about a file shorter than its headers say
+                warnings.filterwarnings("error", message=".*may have been truncated")
+                len(hdul)  # every header: a file cut short anywhere is refused
+                data = member.data  # read SCI and DQ now, so a broken file fails here
+                dq = member.dq
+            if data is None or data.ndim not in (2, 3):
+                raise ValueError(f"SCI is {getattr(data, 'ndim', 0)}D, not an image or cube")
+            if dq.shape != data.shape:
+                raise ValueError(f"DQ shape {dq.shape} differs from SCI shape {data.shape}")
+        except (KeyError, IndexError, OSError, ValueError, Warning) as exc:
             raise ExposureError(
                 exposure, f"cannot read background member {path.name}: {exc}"
             ) from exc
