@@ -119,11 +119,12 @@ def simulate_campaign(outdir, n_exposures=24, seed=0):
 
     saved_env = {k: os.environ.get(k) for k in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL")}
     files = {}
+    cache = {}  # references read once per run, shared by the exposures that use them
     try:
         for spec in specs:
             refs = lookup_references(spec, crds_path=dirs["crds"], context=context)
             path, _truth = write_exposure(spec, dirs["rate"], refs, catalog, seed=seed,
-                                          truth_dir=dirs["truth"])
+                                          truth_dir=dirs["truth"], cache=cache)
             files[spec.name] = path
     finally:
         for key, value in saved_env.items():

@@ -65,10 +65,13 @@ class ExposureSpec:
 # The campaign design
 # --------------------------------------------------------------------------------------
 
+import logging  # noqa: E402
 import math  # noqa: E402
 from functools import lru_cache  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 __all__ += ["FIELD_RA", "FIELD_DEC", "BLOCK", "design_campaign", "siaf_aperture", "attitude"]
 
@@ -153,15 +156,46 @@ _POINTING_APERTURE = {
 _SIAF_NAMES = {"NIRCAM": "NIRCam", "MIRI": "MIRI", "NIRISS": "NIRISS", "FGS": "FGS"}
 
 
+class _ToDebug(logging.Filter):
+    """Re-log another library's records at DEBUG on our logger, and drop the original."""
+
+    def filter(self, record):
+        log.debug("%s: %s", record.name, " ".join(record.getMessage().split()))
+        return False
+
+
+def _import_pysiaf():
+    """``import pysiaf`` with its import-time warning (no online PRD check) at DEBUG."""
+    import sys
+
+    if "pysiaf" in sys.modules:
+        return sys.modules["pysiaf"]
+    quiet = _ToDebug()
+    pylog = logging.getLogger("pysiaf")
+    pylog.addFilter(quiet)
+    try:
+        import pysiaf
+    finally:
+        pylog.removeFilter(quiet)
+    return pysiaf
+
+
 @lru_cache(maxsize=None)
 def _siaf(instrument):
+    """The pysiaf SIAF of ``instrument`` (any case), loaded once per process.
+
+    pysiaf warns that it cannot check online for a newer SIAF (we are offline on
+    purpose); its warnings are logged at DEBUG instead of reaching the terminal.
+    """
     import warnings
 
-    import pysiaf
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pysiaf.Siaf(_SIAF_NAMES[instrument])
+    pysiaf = _import_pysiaf()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        siaf = pysiaf.Siaf(_SIAF_NAMES[instrument.upper()])
+    for w in caught:
+        log.debug("pysiaf (%s): %s", instrument, " ".join(str(w.message).split()))
+    return siaf
 
 
 #: Full-frame SIAF aperture per aperture-name prefix (the frame SUBSTRT1/2 count in).

@@ -114,13 +114,15 @@ def _atomic_write_text(path, text):
 def _atomic_save_model(model, path):
     """Save ``model`` at ``path`` (FITS or ASDF by extension) with no half-written file.
 
-    It is written under its final name in a private temporary directory beside
+    It is validated against its schema once (the builders skip validation at every
+    assignment), written under its final name in a private temporary directory beside
     ``path`` (so FILENAME inside is right) and moved into place.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=".part-", dir=path.parent))
     try:
+        model.validate()
         model.save(str(tmpdir / path.name))
         os.replace(tmpdir / path.name, path)
     finally:

@@ -17,6 +17,7 @@ import logging
 import math
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -148,40 +149,85 @@ def _match_row(table, wanted):
     return None
 
 
-def _time_factor(photom, row, mid_mjd):
-    """Product of the time-dependence corrections the PHOTOM carries, for one row."""
+def _time_factor(tables, row, mid_mjd):
+    """Product of the time-dependence corrections the PHOTOM carries, for one row.
+
+    ``tables``: {extension name: table} of the PHOTOM reference.
+    """
     factor = 1.0
-    if photom.hasattr("timecoeff_linear"):
-        p = photom.timecoeff_linear[row]
+    if "timecoeff_linear" in tables:
+        p = tables["timecoeff_linear"][row]
         factor *= 1.0 - p["lossperyear"] * (mid_mjd - p["t0"]) / 365.0
-    if photom.hasattr("timecoeff_exponential"):
-        p = photom.timecoeff_exponential[row]
+    if "timecoeff_exponential" in tables:
+        p = tables["timecoeff_exponential"][row]
         factor *= p["amplitude"] * math.exp(-(mid_mjd - p["t0"]) / p["tau"]) + p["const"]
-    if photom.hasattr("timecoeff_powerlaw"):
-        p = photom.timecoeff_powerlaw[row]
+    if "timecoeff_powerlaw" in tables:
+        p = tables["timecoeff_powerlaw"][row]
         norm = (365.0 + p["tsoft"]) ** p["alpha"] / p["year1value"]
         factor *= (mid_mjd - p["t0"] + p["tsoft"]) ** p["alpha"] / norm
     return float(factor)
 
 
-def load_references(spec, refs, mid_mjd):
+def _cached(cache, key, make):
+    """``cache[key]``, made by ``make()`` the first time (no cache when ``cache`` is None)."""
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _read_distortion(path):
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.DistortionModel(path) as dist:
+        return dist.model
+
+
+def _read_offsets(path):
+    import asdf
+
+    with asdf.open(path) as af:
+        return [dict(row) for row in af.tree["filters"]]
+
+
+def _read_image(path):
+    """(SCI array, (SUBSTRT1, SUBSTRT2), PIXAR_SR) of a FLAT or AREA reference."""
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        head = hdul[0].header
+        return (np.asarray(hdul["SCI"].data), (head.get("SUBSTRT1"), head.get("SUBSTRT2")),
+                head.get("PIXAR_SR"))
+
+
+def _read_photom(path):
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.open(path) as photom:
+        tables = {name: np.asarray(getattr(photom, name)) for name in
+                  ("phot_table", "timecoeff_linear", "timecoeff_exponential",
+                   "timecoeff_powerlaw") if photom.hasattr(name)}
+    return tables
+
+
+def load_references(spec, refs, mid_mjd, *, cache=None):
     """Read what the writer needs from the reference files ``refs`` ({reftype: path|None}).
 
     Photom rows are matched as the official photom step does: NIRCam/NIRISS on
-    filter+pupil, MIRI on filter+subarray, FGS takes its only row.
+    filter+pupil, MIRI on filter+subarray, FGS takes its only row. ``cache`` (a dict
+    kept for one run) holds what was read from each file, so that exposures sharing a
+    reference read it once.
     """
-    import asdf
-    from stdatamodels.jwst import datamodels
-
     sa = siaf_aperture(spec.instrument, spec.aperture)
     shape = (sa["ysize"], sa["xsize"])
-    with datamodels.DistortionModel(refs["distortion"]) as dist:
-        distortion = dist.model
+    distortion = _cached(cache, ("distortion", refs["distortion"]),
+                         lambda: _read_distortion(refs["distortion"]))
 
     offset = (0.0, 0.0)
     if refs.get("filteroffset"):
-        with asdf.open(refs["filteroffset"]) as af:
-            rows = list(af.tree["filters"])
+        rows = _cached(cache, ("filteroffset", refs["filteroffset"]),
+                       lambda: _read_offsets(refs["filteroffset"]))
         wanted = {"filter": spec.filter}
         if spec.instrument != "MIRI":
             wanted["pupil"] = spec.pupil
@@ -191,30 +237,29 @@ def load_references(spec, refs, mid_mjd):
                 offset = (float(row["column_offset"]), float(row["row_offset"]))
                 break
 
-    with datamodels.open(refs["flat"]) as flat:
-        sub = _substrt(flat)
-        flat_data = _cutout(flat.data, sub, sa["xstart"], sa["ystart"], shape).astype(np.float64)
-    with datamodels.open(refs["area"]) as area:
-        sub = _substrt(area)
-        area_data = _cutout(area.data, sub, sa["xstart"], sa["ystart"], shape).astype(np.float64)
-        pixar_sr = float(area.meta.photometry.pixelarea_steradians)
-    with datamodels.open(refs["photom"]) as photom:
-        table = photom.phot_table
-        if spec.instrument == "MIRI":
-            row = _match_row(table, {"filter": spec.filter, "subarray": spec.subarray})
-            if row is None:
-                row = _match_row(table, {"filter": spec.filter, "subarray": "GENERIC"})
-        elif spec.instrument == "FGS":
-            row = 0
-        else:
-            row = _match_row(table, {"filter": spec.filter, "pupil": spec.pupil})
+    flat_full, sub, _ = _cached(cache, ("image", refs["flat"]), lambda: _read_image(refs["flat"]))
+    flat_data = _cutout(flat_full, sub, sa["xstart"], sa["ystart"], shape).astype(np.float32)
+    area_full, sub, pixar_sr = _cached(cache, ("image", refs["area"]),
+                                       lambda: _read_image(refs["area"]))
+    area_data = _cutout(area_full, sub, sa["xstart"], sa["ystart"], shape).astype(np.float32)
+    pixar_sr = float(pixar_sr)
+    tables = _cached(cache, ("photom", refs["photom"]), lambda: _read_photom(refs["photom"]))
+    table = tables["phot_table"]
+    if spec.instrument == "MIRI":
+        row = _match_row(table, {"filter": spec.filter, "subarray": spec.subarray})
         if row is None:
-            raise ValueError(f"PHOTOM has no row for {spec.filter}/{spec.pupil}/{spec.subarray}")
-        conversion = float(table[row]["photmjsr"]) / _time_factor(photom, row, mid_mjd)
+            row = _match_row(table, {"filter": spec.filter, "subarray": "GENERIC"})
+    elif spec.instrument == "FGS":
+        row = 0
+    else:
+        row = _match_row(table, {"filter": spec.filter, "pupil": spec.pupil})
+    if row is None:
+        raise ValueError(f"PHOTOM has no row for {spec.filter}/{spec.pupil}/{spec.subarray}")
+    conversion = float(table[row]["photmjsr"]) / _time_factor(tables, row, mid_mjd)
     # flats: where the flat is not usable the pipeline divides by 1
     bad = ~np.isfinite(flat_data) | (flat_data <= 0)
     flat_data[bad] = 1.0
-    area_data = np.where(np.isfinite(area_data) & (area_data > 0), area_data, 1.0)
+    area_data[~(np.isfinite(area_data) & (area_data > 0))] = 1.0
     names = {k: Path(v).name if v else "N/A" for k, v in refs.items()}
     return References(distortion, offset, flat_data, area_data, pixar_sr, conversion, names)
 
@@ -438,24 +483,31 @@ def _render(truth, shape, wcs, band, conversion_rate):
     """Noiseless source countrate image (surface brightness per pixel, MJy/sr)."""
     ny, nx = shape
     image = np.zeros(shape)
+    if len(truth) == 0:
+        return image
     lam = WAVELENGTH[band]
     fwhm_arcsec = 0.0325 * lam + 0.015
-    for row in truth:
-        scale = float(wcs.pixel_scale(row["x"], row["y"]))
+    x_all = np.asarray(truth["x"], dtype=float)
+    y_all = np.asarray(truth["y"], dtype=float)
+    scales = np.atleast_1d(wcs.pixel_scale(x_all, y_all))   # one model evaluation for all
+    columns = zip(x_all, y_all, scales, np.asarray(truth["kind"]),
+                  np.asarray(truth["flux"], dtype=float), np.asarray(truth["r_eff"], dtype=float),
+                  np.asarray(truth["axis_ratio"], dtype=float),
+                  np.asarray(truth["theta"], dtype=float))
+    for x, y, scale, kind, flux, r_eff, q, theta in columns:
         sigma = fwhm_arcsec / 2.3548 / scale
-        if row["kind"] == "galaxy":
-            r_eff = row["r_eff"] / scale
+        if kind == "galaxy":
+            r_eff = r_eff / scale
             half = int(min(40, math.ceil(max(5 * r_eff, 4 * sigma)) + 1))
-            xs, ys, stamp = _galaxy_stamp(row["x"], row["y"], r_eff, row["axis_ratio"],
-                                          row["theta"], sigma, half)
+            xs, ys, stamp = _galaxy_stamp(x, y, r_eff, q, theta, sigma, half)
         else:
             half = int(min(60, math.ceil(5 * sigma) + 1))
-            xs, ys, stamp = _star_stamp(row["x"], row["y"], sigma, half)
+            xs, ys, stamp = _star_stamp(x, y, sigma, half)
         gx = (xs >= 0) & (xs < nx)
         gy = (ys >= 0) & (ys < ny)
         if not gx.any() or not gy.any():
             continue
-        image[np.ix_(ys[gy], xs[gx])] += row["flux"] * stamp[np.ix_(gy, gx)]
+        image[np.ix_(ys[gy], xs[gx])] += flux * stamp[np.ix_(gy, gx)]
     return image  # MJy per pixel
 
 
@@ -605,7 +657,26 @@ def _v1(spec, sa):
     return float(ra1), float(dec1), float(_position_angle(ra1, dec1, ra2, dec2))
 
 
-def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None):
+@lru_cache(maxsize=32)
+def _bad_pixels(seed, detector, instrument):
+    """Hot and dead pixels of a detector, fixed per (seed, detector) like a MASK reference.
+
+    Returns ((rows, columns, DQ bits), ...) in 0-based full-frame coordinates.
+    """
+    bad_rng = _stable_rng(seed, "badpix", detector)
+    full_shape = (1024, 1032) if instrument == "MIRI" else (2048, 2048)
+    n_full = full_shape[0] * full_shape[1]
+    hot_idx = bad_rng.choice(n_full, size=n_full // 2000, replace=False)
+    dead_idx = bad_rng.choice(n_full, size=n_full // 5000, replace=False)
+    out = []
+    for idx, bits in ((hot_idx, HOT | DO_NOT_USE), (dead_idx, DEAD | DO_NOT_USE)):
+        yy, xx = np.unravel_index(idx, full_shape)
+        yy.flags.writeable = xx.flags.writeable = False
+        out.append((yy, xx, bits))
+    return tuple(out)
+
+
+def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None, cache=None):
     """Write the ``_rate``/``_rateints`` product of ``spec`` and its truth table.
 
     Parameters
@@ -616,6 +687,8 @@ def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None):
     catalog : the campaign truth catalog (:func:`make_truth_catalog`)
     seed : campaign seed (the noise of each exposure depends on it and the exposure name)
     truth_dir : where ``<exposure>_truth.ecsv`` goes (skipped when None)
+    cache : optional dict kept across the exposures of one run: references and bad-pixel
+        maps read or drawn once (see :func:`load_references`)
 
     Returns
     -------
@@ -627,7 +700,7 @@ def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None):
     shape = (sa["ysize"], sa["xsize"])
     ro = _readout(spec)
     times = _times(spec, ro)
-    ref = load_references(spec, refs, times["mid_mjd"])
+    ref = load_references(spec, refs, times["mid_mjd"], cache=cache)
     wcs = DetectorWcs(ref.distortion, ref.offset, sa["xstart"], sa["ystart"],
                       sa["v2_ref"], sa["v3_ref"], spec.ra_ref, spec.dec_ref, spec.roll_ref,
                       VA_SCALE)
@@ -637,11 +710,13 @@ def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None):
         # a background exposure is of an empty-ish field: keep only faint sources
         truth = truth[truth["flux"] < 2e-11]
 
-    # sources in MJy per pixel -> DN/s via the true pixel solid angle and PHOTOM
-    src_mjy = _render(truth, shape, wcs, band, ref.photmjsr)
-    sb = src_mjy / (ref.pixar_sr * ref.area)                       # MJy/sr
+    # sources in MJy per pixel -> DN/s via the true pixel solid angle and PHOTOM;
+    # float32 throughout (the products are float32), in place where possible
     sky = SKY_MJYSR[band]
-    model_rate = (sb + sky) / ref.photmjsr * ref.flat               # DN/s, before the flat
+    model_rate = _render(truth, shape, wcs, band, ref.photmjsr).astype(np.float32)
+    model_rate /= np.float32(ref.pixar_sr) * ref.area                   # MJy/sr
+    model_rate += np.float32(sky)
+    model_rate *= ref.flat * np.float32(1.0 / ref.photmjsr)              # DN/s, before the flat
     rng = _stable_rng(seed, "noise", spec.name)
     t = times["eff_int"]
     var_rn = 12.0 * ro.read_noise**2 / (ro.ngroups**3 - ro.ngroups) / times["tgroup"] ** 2
@@ -655,50 +730,54 @@ def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None):
         tso = truth[truth["kind"] == "tso_star"]
         tso_img = _render(tso, shape, wcs, band, ref.photmjsr) / (ref.pixar_sr * ref.area)
         tso_img = tso_img / ref.photmjsr * ref.flat
-        rates = np.stack([model_rate - (1.0 - d) * tso_img for d in depth])
+        rates = np.stack([model_rate - np.float32(1.0 - d) * tso_img for d in depth])
+        rates = rates.astype(np.float32)
     else:
         rates = model_rate[None]
-    electrons = rng.poisson(np.clip(rates, 0, None) * ro.gain * t)
-    sci = electrons / (ro.gain * t) + rng.normal(0.0, math.sqrt(var_rn), rates.shape)
-    var_p = np.clip(rates, 0, None) / (ro.gain * t)
-    var_r = np.full(rates.shape, var_rn)
+    np.maximum(rates, 0.0, out=rates)
+    inv_gt = np.float32(1.0 / (ro.gain * t))
+    electrons = rng.poisson(rates * (ro.gain * t))
+    sci = rng.standard_normal(rates.shape, dtype=np.float32)
+    sci *= np.float32(math.sqrt(var_rn))
+    sci += electrons.astype(np.float32) * inv_gt
+    del electrons
+    var_p = rates * inv_gt
+    del rates, model_rate
 
     dq = np.zeros(shape, dtype=np.uint32)
     refpix = _reference_pixel_mask(spec, sa, shape)
     dq[refpix] |= REFERENCE_PIXEL | DO_NOT_USE
-    bad_rng = _stable_rng(seed, "badpix", spec.detector)   # fixed per detector, like a MASK
-    full_shape = (1024, 1032) if spec.instrument == "MIRI" else (2048, 2048)
-    n_full = full_shape[0] * full_shape[1]
-    hot_idx = bad_rng.choice(n_full, size=n_full // 2000, replace=False)
-    dead_idx = bad_rng.choice(n_full, size=n_full // 5000, replace=False)
-    for idx, bits in ((hot_idx, HOT | DO_NOT_USE), (dead_idx, DEAD | DO_NOT_USE)):
-        yy, xx = np.unravel_index(idx, full_shape)
+    for yy, xx, bits in _bad_pixels(seed, spec.detector, spec.instrument):
         yy, xx = yy - (sa["ystart"] - 1), xx - (sa["xstart"] - 1)
         on = (yy >= 0) & (yy < shape[0]) & (xx >= 0) & (xx < shape[1])
         dq[yy[on], xx[on]] |= np.uint32(bits)
     bad = (dq & DO_NOT_USE) > 0
     sci[:, bad] = np.nan
     var_p[:, bad] = 0.0
+    var_r = np.full(sci.shape, var_rn, dtype=np.float32)
     var_r[:, bad] = 0.0
     err = np.sqrt(var_p + var_r)
     err[:, bad] = np.nan
 
+    # no schema validation at every assignment (slow); the whole model is validated once
+    # below, before it is written
     if spec.is_cube:
-        model = datamodels.CubeModel()
-        model.data = sci.astype(np.float32)
-        model.err = err.astype(np.float32)
+        model = datamodels.CubeModel(validate_on_assignment=False)
+        model.data = sci
+        model.err = err
         model.dq = np.broadcast_to(dq, sci.shape).copy()
-        model.var_poisson = var_p.astype(np.float32)
-        model.var_rnoise = var_r.astype(np.float32)
+        model.var_poisson = var_p
+        model.var_rnoise = var_r
         model.int_times = _int_times(times, nints)
     else:
-        model = datamodels.ImageModel()
-        model.data = sci[0].astype(np.float32)
-        model.err = err[0].astype(np.float32)
+        model = datamodels.ImageModel(validate_on_assignment=False)
+        model.data = sci[0]
+        model.err = err[0]
         model.dq = dq
-        model.var_poisson = var_p[0].astype(np.float32)
-        model.var_rnoise = var_r[0].astype(np.float32)
+        model.var_poisson = var_p[0]
+        model.var_rnoise = var_r[0]
     _set_meta(model, spec, sa, ro, times, ref.names, None)
+    model.validate()
     path = atomic_save(model, Path(rate_dir) / spec.filename)
     model.close()
 

@@ -1,7 +1,8 @@
 """Content of the simulated reference files, in the real JWST datamodel formats.
 
 Every builder is deterministic for a given ``seed`` and returns an open
-stdatamodels model that the CRDS cache writer saves. The geometry comes from
+stdatamodels model (not yet validated: call ``validate()``) that the CRDS cache writer
+validates and saves. The geometry comes from
 the Science Instrument Aperture File shipped with :mod:`pysiaf`:
 
 * DISTORTION maps 0-based full-frame science pixels to V2/V3 (arcsec) exactly
@@ -50,6 +51,9 @@ log = logging.getLogger(__name__)
 #: USEAFTER of every simulated reference (before any science data was taken).
 USEAFTER = "2022-01-01T00:00:00"
 _PEDIGREE = "GROUND"
+#: Models are built without schema validation at every assignment (it costs ~3 ms per
+#: keyword); the CRDS cache writer validates each one once before saving it.
+_NO_CHECK = {"validate_on_assignment": False}
 _AUTHOR = "snakewebb simulator"
 
 
@@ -104,6 +108,9 @@ _WAVELENGTH = {
     "F1280W": 12.8, "F1500W": 15.0, "F1800W": 18.0, "F2100W": 21.0, "F2550W": 25.5,
 }
 
+#: P_PUPIL of the simulated NIRCam imaging DISTORTION references.
+_NIRCAM_DISTORTION_PUPILS = "CLEAR|F162M|F164N|F323N|F405N|F466N|F470N|"
+
 # Standard rows of the photom tables (in addition to whatever the specs use).
 _NIRCAM_SW = ["F070W", "F090W", "F115W", "F140M", "F150W", "F150W2", "F182M",
               "F187N", "F200W", "F210M", "F212N"]
@@ -126,11 +133,11 @@ def detector_info(detector):
         ) from None
 
 
-@lru_cache(maxsize=None)
 def _siaf(instrument):
-    import pysiaf  # deferred: loading the SIAF XML costs ~0.5 s per instrument
+    """The SIAF of ``instrument``, shared with :mod:`.campaign` (loaded once per process)."""
+    from .campaign import _siaf as load
 
-    return pysiaf.Siaf(instrument)
+    return load(instrument)
 
 
 def full_frame_aperture(detector):
@@ -167,17 +174,33 @@ _INVERSE_MARGIN = 64  # pixels beyond the frame the inverse is fitted over
 
 
 def _fit_inverse(ap, shape):
-    """Least-squares polynomials ideal (arcsec / scale) -> 0-based full-frame pixel."""
-    from astropy.modeling import fitting, models
+    """Least-squares polynomials ideal (arcsec / scale) -> 0-based full-frame pixel.
+
+    One Vandermonde matrix serves both axes (a single ``numpy.linalg.lstsq``);
+    the coefficients go into astropy ``Polynomial2D`` models in their own order.
+    """
+    from astropy.modeling import models
 
     ny, nx = shape
     m = _INVERSE_MARGIN
-    gx, gy = np.meshgrid(np.linspace(-m, nx - 1 + m, 121), np.linspace(-m, ny - 1 + m, 121))
+    gx, gy = np.meshgrid(np.linspace(-m, nx - 1 + m, 61), np.linspace(-m, ny - 1 + m, 61))
     xi, yi = ap.sci_to_idl(gx + 1.0, gy + 1.0)
     scale = float(max(np.abs(xi).max(), np.abs(yi).max()))
-    fitter = fitting.LinearLSQFitter()
-    px = fitter(models.Polynomial2D(_INVERSE_DEGREE), xi / scale, yi / scale, gx)
-    py = fitter(models.Polynomial2D(_INVERSE_DEGREE), xi / scale, yi / scale, gy)
+    u, v = (xi / scale).ravel(), (yi / scale).ravel()
+    px = models.Polynomial2D(_INVERSE_DEGREE)
+    py = models.Polynomial2D(_INVERSE_DEGREE)
+    # Polynomial2D's parameter names are c<i>_<j> for the term x**i * y**j
+    powers = [tuple(int(k) for k in name[1:].split("_")) for name in px.param_names]
+    upow = [np.ones_like(u)]
+    vpow = [np.ones_like(v)]
+    for _ in range(_INVERSE_DEGREE):
+        upow.append(upow[-1] * u)
+        vpow.append(vpow[-1] * v)
+    design = np.column_stack([upow[i] * vpow[j] for i, j in powers])
+    coeffs, *_ = np.linalg.lstsq(design, np.column_stack([gx.ravel(), gy.ravel()]),
+                                 rcond=None)
+    px.parameters = coeffs[:, 0]
+    py.parameters = coeffs[:, 1]
     return px, py, scale
 
 
@@ -266,7 +289,7 @@ def _base_meta(model, info, reftype, description, *, exp_type=None):
         meta.instrument.channel = info.channel
     if info.module:
         meta.instrument.module = info.module
-    model.history = [f"Simulated by snakewebb ({reftype.upper()}), not for science use."]
+    model.add_history_entry(f"Simulated by snakewebb ({reftype.upper()}), not for science use.")
 
 
 def make_flat(detector, filter, pupil=None, *, seed=0, version=1):
@@ -315,7 +338,7 @@ def make_flat(detector, filter, pupil=None, *, seed=0, version=1):
     err[border] = 0.0
     dq[border] = dqflags.pixel["REFERENCE_PIXEL"]
 
-    model = datamodels.FlatModel(data=sci, dq=dq, err=err)
+    model = datamodels.FlatModel(data=sci, dq=dq, err=err, **_NO_CHECK)
     _base_meta(model, info, "flat", f"Simulated {info.instrument} {detector} flat {filter}")
     model.meta.instrument.filter = filter
     if pupil is not None:
@@ -370,7 +393,7 @@ def make_photom(detector, combos=(), *, seed=0):
         dtype = [("photmjsr", "f4"), ("uncertainty", "f4")]
         value = photmjsr("FGS", "CLEAR") * (1.0 + rng.normal(0.0, 0.02))
         table = np.array([(value, 0.01 * value)], dtype=dtype)
-        model = datamodels.FgsImgPhotomModel(phot_table=table)
+        model = datamodels.FgsImgPhotomModel(phot_table=table, **_NO_CHECK)
     else:
         rows = _photom_rows(info, [tuple(c) for c in combos])
         values = []
@@ -386,7 +409,8 @@ def make_photom(detector, combos=(), *, seed=0):
                       ("year1value", "f4"), ("tsoft", "f4"), ("alpha", "f4")]
             ttable = np.array([(f, s) + _time_coefficients(inst, f) for f, _p, s in rows],
                               dtype=tdtype)
-            model = datamodels.MirImgPhotomModel(phot_table=table, timecoeff_powerlaw=ttable)
+            model = datamodels.MirImgPhotomModel(phot_table=table, timecoeff_powerlaw=ttable,
+                                                 **_NO_CHECK)
         else:
             dtype = [("filter", "S12"), ("pupil", "S12"),
                      ("photmjsr", "f4"), ("uncertainty", "f4")]
@@ -394,13 +418,30 @@ def make_photom(detector, combos=(), *, seed=0):
                              dtype=dtype)
             cls = (datamodels.NrcImgPhotomModel if inst == "NIRCAM"
                    else datamodels.NisImgPhotomModel)
-            model = cls(phot_table=table)
+            model = cls(phot_table=table, **_NO_CHECK)
     _base_meta(model, info, "photom", f"Simulated {inst} {detector} imaging photometry")
     return model
 
 
 def _nominal_area_arcsec2(ap):
     return float(ap.XSciScale) * float(ap.YSciScale)
+
+
+def _bilinear(gy, gx, values, ny, nx):
+    """``values`` on the grid (gy, gx) interpolated bilinearly onto every pixel (float32).
+
+    The grid must run from 0 to ``ny - 1`` / ``nx - 1``; separable: along x for each grid
+    row, then along y for every pixel row.
+    """
+    cols = np.arange(nx, dtype=float)
+    along_x = np.stack([np.interp(cols, gx, row) for row in values])   # (len(gy), nx)
+    rows = np.arange(ny, dtype=float)
+    i1 = np.clip(np.searchsorted(gy, rows, side="right"), 1, len(gy) - 1)
+    i0 = i1 - 1
+    w = ((rows - gy[i0]) / (gy[i1] - gy[i0]))[:, None]
+    out = along_x[i0] * (1.0 - w)
+    out += along_x[i1] * w
+    return out.astype(np.float32)
 
 
 def make_area(detector, *, seed=0, step=64):
@@ -410,7 +451,6 @@ def make_area(detector, *, seed=0, step=64):
     The Jacobian of the SIAF sci->ideal polynomials is evaluated on a coarse
     grid (every ``step`` pixels) and interpolated bilinearly.
     """
-    from scipy.interpolate import RegularGridInterpolator
     from stdatamodels.jwst import datamodels
 
     info = detector_info(detector)
@@ -428,14 +468,8 @@ def make_area(detector, *, seed=0, step=64):
     jac = np.abs((x1 - x0) * (y3 - y2) - (x3 - x2) * (y1 - y0)) / (2 * h) ** 2
     nominal = _nominal_area_arcsec2(ap)
     rel = jac / nominal
-    interp = RegularGridInterpolator((gy, gx), rel, method="linear")
-    full = np.empty((ny, nx), dtype=np.float32)
-    cols = np.arange(nx, dtype=float)
-    for r0 in range(0, ny, 256):
-        rows = np.arange(r0, min(r0 + 256, ny), dtype=float)
-        pr, pc = np.meshgrid(rows, cols, indexing="ij")
-        full[r0:r0 + len(rows)] = interp((pr, pc))
-    model = datamodels.PixelAreaModel(data=full)
+    full = _bilinear(gy, gx, rel, ny, nx)
+    model = datamodels.PixelAreaModel(data=full, **_NO_CHECK)
     _base_meta(model, info, "area", f"Simulated {info.instrument} {detector} pixel area map")
     model.meta.photometry.pixelarea_arcsecsq = nominal
     model.meta.photometry.pixelarea_steradians = nominal * (np.pi / (180.0 * 3600.0)) ** 2
@@ -451,12 +485,16 @@ def make_distortion(detector, *, seed=0):
     from stdatamodels.jwst import datamodels
 
     info = detector_info(detector)
-    model = datamodels.DistortionModel(model=distortion_transform(detector))
+    model = datamodels.DistortionModel(model=distortion_transform(detector), **_NO_CHECK)
     _base_meta(model, info, "distortion",
                f"Simulated {info.instrument} {detector} distortion from SIAF {info.aperture}")
     model.meta.input_units = u.pix
     model.meta.output_units = u.arcsec
     model.meta.subarray.name = "GENERIC"
+    if info.instrument == "NIRCAM":
+        # what the real NIRCam imaging DISTORTION references carry (the pupil elements
+        # the imaging distortion applies to)
+        model.meta.instrument.p_pupil = _NIRCAM_DISTORTION_PUPILS
     return model
 
 
@@ -483,7 +521,7 @@ def make_filteroffset(detector, filters, *, seed=0):
         if info.instrument != "MIRI":
             entry["pupil"] = pupil if pupil is not None else "N/A"
         rows.append(entry)
-    model = datamodels.FilteroffsetModel()
+    model = datamodels.FilteroffsetModel(**_NO_CHECK)
     model.filters = rows
     _base_meta(model, info, "filteroffset",
                f"Simulated {info.instrument} {detector} filter offsets")
