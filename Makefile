@@ -27,8 +27,8 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	test -f $(DEMO)/crds/mappings/jwst/jwst_0001.pmap || $(VENV)/bin/snakewebb simulate $(DEMO)
 	# The demo's own cache and newest context, whatever CRDS_* the user's shell sets.
-	env -u CRDS_CONTEXT -u CRDS_SERVER_URL $(VENV)/bin/snakemake --cores $(CORES) \
-	    --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds all
+	env -u CRDS_CONTEXT -u CRDS_SERVER_URL $(VENV)/bin/snakemake --cores $(CORES) all \
+	    --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
