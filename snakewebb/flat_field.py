@@ -21,6 +21,7 @@ from stdatamodels.jwst.datamodels import dqflags
 __all__ = [
     "FlatShapeError",
     "subarray_box",
+    "flat_window",
     "flat_for_science",
     "apply_flat",
     "apply_flat_arrays",
@@ -68,13 +69,8 @@ def subarray_box(model, *, reference=False):
     return sub.ystart - 1, sub.xstart - 1, shape[0], shape[1]
 
 
-def flat_for_science(science, flat):
-    """Cut the flat's SCI, DQ and ERR to the science footprint (always new arrays).
-
-    Returns
-    -------
-    data, dq, err : ndarray
-        float32, uint32, float32 copies, each shaped like one science image.
+def flat_window(science, flat):
+    """Return the ``(rows, cols)`` slices of the flat that cover the science footprint.
 
     Raises
     ------
@@ -89,14 +85,32 @@ def flat_for_science(science, flat):
             f"science subarray {snx}x{sny} at ({sx + 1},{sy + 1}) is not inside the "
             f"flat {fnx}x{fny} at ({fx + 1},{fy + 1})"
         )
-    window = (slice(y0, y0 + sny), slice(x0, x0 + snx))
+    return slice(y0, y0 + sny), slice(x0, x0 + snx)
+
+
+def _has_err(flat):
+    err = getattr(flat, "err", None)
+    return err is not None and all(err.shape)
+
+
+def flat_for_science(science, flat):
+    """Cut the flat's SCI, DQ and ERR to the science footprint (always new arrays).
+
+    Returns
+    -------
+    data, dq, err : ndarray
+        float32, uint32, float32 copies, each shaped like one science image.
+
+    Raises
+    ------
+    FlatShapeError
+        When the science footprint is not inside the flat.
+    """
+    window = flat_window(science, flat)
     data = np.array(flat.data[window], dtype=np.float32)
-    dq = np.array(flat.dq[window], dtype=np.uint32)
-    err = flat.err
-    if err is None or not all(err.shape):
-        err = np.zeros_like(data)
-    else:
-        err = np.array(err[window], dtype=np.float32)
+    dq = (np.zeros(data.shape, np.uint32) if flat.dq is None
+          else np.array(flat.dq[window], dtype=np.uint32))
+    err = np.array(flat.err[window], dtype=np.float32) if _has_err(flat) else np.zeros_like(data)
     return data, dq, err
 
 
@@ -128,19 +142,32 @@ def mark_invalid(model):
         arr.flat[where] = np.nan
 
 
-def apply_flat(model, flat, *, copy=True):
+#: Pixels per row block of the arithmetic (per science plane): 256 KiB of float32
+#: per array, so a block's dozen operations run in cache instead of streaming
+#: whole 16 MB images through memory a dozen times.
+BLOCK_PIXELS = 1 << 16
+
+
+def apply_flat(model, flat, *, copy=True, block_pixels=None):
     """Divide an imaging model (ImageModel or CubeModel) by a FLAT reference.
 
     Parameters
     ----------
     model : `~stdatamodels.jwst.datamodels.ImageModel` or `~stdatamodels.jwst.datamodels.CubeModel`
         Slope data (``_rate``: 2D, or ``_rateints``: one image per integration).
-    flat : `~stdatamodels.jwst.datamodels.FlatModel`
-        The flat; full frame or any subarray containing the science one. Not modified.
+    flat : `~stdatamodels.jwst.datamodels.FlatModel` or alike
+        The flat; full frame or any subarray containing the science one. Not
+        modified. Its ``data``, ``dq`` and ``err`` need only support 2D slicing
+        (numpy arrays, or FITS sections: then only the science footprint is
+        read, one row block at a time); a ``dq`` or ``err`` that is None or
+        empty counts as zeros.
     copy : bool
         If True (default) the input model is left untouched and a corrected
         copy is returned; if False the model is corrected in place and returned
         (for callers that already own a private copy).
+    block_pixels : int or None
+        Pixels per row block (default :data:`BLOCK_PIXELS`); results do not
+        depend on it.
 
     Returns
     -------
@@ -152,50 +179,120 @@ def apply_flat(model, flat, *, copy=True):
     FlatShapeError
         When the flat does not cover the science footprint.
     """
-    return apply_flat_arrays(model, *flat_for_science(model, flat), copy=copy)
+    rows, cols = flat_window(model, flat)
+    out = model.copy() if copy else model
+    err = flat.err if _has_err(flat) else None
+    _apply_blocks(out, flat.data, flat.dq, err, rows.start, cols, block_pixels)
+    return out
 
 
-def apply_flat_arrays(model, flat_data, flat_dq, flat_err, *, copy=True):
+def apply_flat_arrays(model, flat_data, flat_dq, flat_err, *, copy=True, block_pixels=None):
     """:func:`apply_flat` with the flat already cut to the science footprint.
 
     ``flat_data``, ``flat_dq`` and ``flat_err`` (as returned by
-    :func:`flat_for_science`) are consumed: they are modified in place.
+    :func:`flat_for_science`) are not modified.
     """
     out = model.copy() if copy else model
-
-    bad = np.isnan(flat_data)
-    bad |= flat_data == 0.0
-    flat_dq[bad] |= DO_NOT_USE | NO_FLAT_FIELD
-    flat_dq[(flat_dq & NO_FLAT_FIELD) != 0] |= DO_NOT_USE
-    np.bitwise_and(flat_dq, DO_NOT_USE, out=bad, casting="unsafe")
-    flat_data[bad] = 1.0
-    del bad
-    log.debug("%d flat pixels unusable; left uncorrected",
-              int(np.count_nonzero(flat_dq & DO_NOT_USE)))
-
-    # float32 throughout, each operation in the official step's order, in place
-    flat_sq = flat_data * flat_data
-    data = out.data
-    data /= flat_data
-    del flat_data
-    var_flat = data * data  # == data**2
-    var_flat /= flat_sq
-    np.square(flat_err, out=flat_err)
-    var_flat *= flat_err
-    del flat_err
-    out.var_flat = var_flat
-    out.var_poisson /= flat_sq
-    out.var_rnoise /= flat_sq
-    del flat_sq
-    err = out.err
-    if err is None or err.shape != data.shape:
-        err = np.empty_like(data)
-    np.add(out.var_poisson, out.var_rnoise, out=err)
-    err += out.var_flat
-    np.sqrt(err, out=err)
-    out.err = err
-    dq = out.dq
-    np.bitwise_or(dq, flat_dq, out=dq)
-    out.dq = dq
-    mark_invalid(out)
+    _apply_blocks(out, flat_data, flat_dq, flat_err, 0, slice(None), block_pixels)
     return out
+
+
+def _flat_block(flat_data, flat_dq, flat_err, rows, cols):
+    """One row block of the flat, its unusable pixels flagged and set to 1.
+
+    Returns private float32/uint32 copies: ``(data, dq, err squared)``.
+    """
+    data = np.array(flat_data[rows, cols], dtype=np.float32)
+    shape = data.shape
+    dq = (np.zeros(shape, np.uint32) if flat_dq is None
+          else np.array(flat_dq[rows, cols], dtype=np.uint32))
+    err = (np.zeros(shape, np.float32) if flat_err is None
+           else np.array(flat_err[rows, cols], dtype=np.float32))
+    bad = np.isnan(data)
+    bad |= data == 0.0
+    dq[bad] |= DO_NOT_USE | NO_FLAT_FIELD
+    dq[(dq & NO_FLAT_FIELD) != 0] |= DO_NOT_USE
+    np.bitwise_and(dq, DO_NOT_USE, out=bad, casting="unsafe")
+    data[bad] = 1.0
+    np.square(err, out=err)
+    return data, dq, err
+
+
+def _apply_blocks(out, flat_data, flat_dq, flat_err, row0, cols, block_pixels):
+    """Flat-field ``out`` in place, one block of science rows at a time.
+
+    Every operation is elementwise, so cutting the image into row blocks
+    gives the same bits as whole-array arithmetic. Per pixel, in the official
+    step's order and in float32::
+
+        data /= flat;  var_flat = data**2 / flat**2 * flat_err**2
+        var_poisson /= flat**2;  var_rnoise /= flat**2
+        err = sqrt(var_poisson + var_rnoise + var_flat);  dq |= flat_dq
+
+    then pixels that are NaN anywhere or DO_NOT_USE are made both (as
+    :func:`mark_invalid`). A NaN in data or in any variance reaches ERR
+    through the sums above, so NaN in ERR (or DO_NOT_USE) is the whole test.
+    """
+    data = out.data
+    shape = data.shape
+    ny, nx = shape[-2:]
+    planes = int(np.prod(shape[:-2], dtype=np.int64))
+    var_poisson, var_rnoise = out.var_poisson, out.var_rnoise
+    err = out.err
+    new_err = err is None or err.shape != shape
+    if new_err:
+        err = np.empty_like(data)
+    var_flat = np.empty(shape, dtype=np.float32)
+    dq = out.dq
+    step = max(1, (block_pixels or BLOCK_PIXELS) // max(1, nx * planes))
+    unusable = 0
+    for r0 in range(0, ny, step):
+        r1 = min(ny, r0 + step)
+        f, fdq, ferr_sq = _flat_block(flat_data, flat_dq, flat_err,
+                                      slice(row0 + r0, row0 + r1), cols)
+        unusable += int(np.count_nonzero(fdq & DO_NOT_USE))
+        block = (Ellipsis, slice(r0, r1), slice(None))
+        f_sq = f * f
+        d = data[block]
+        d /= f
+        vf = var_flat[block]
+        np.multiply(d, d, out=vf)
+        vf /= f_sq
+        vf *= ferr_sq
+        vp, vr = var_poisson[block], var_rnoise[block]
+        vp /= f_sq
+        vr /= f_sq
+        e = err[block]
+        np.add(vp, vr, out=e)
+        e += vf
+        np.sqrt(e, out=e)
+        q = dq[block]
+        q |= fdq
+        invalid = np.isnan(e)
+        invalid |= (q & DO_NOT_USE) != 0
+        if invalid.any():
+            q[invalid] |= DO_NOT_USE
+            for arr in (d, e, vp, vr, vf):
+                arr[invalid] = np.nan
+    log.debug("%d flat pixels unusable; left uncorrected", unusable)
+    _attach(out, "var_flat", var_flat)
+    if new_err:
+        _attach(out, "err", err)
+
+
+def _attach(model, name, array):
+    """Set a new array the schema already admits, without re-validating it.
+
+    ``array`` is float32 and shaped like the science data, as the schema asks;
+    stdatamodels would otherwise re-read its schema files on every assignment
+    (about 10 ms each). Validation on assignment is restored afterwards.
+    """
+    validating = getattr(model, "_validate_on_assignment", None)
+    if validating is None:  # not a stdatamodels model
+        setattr(model, name, array)
+        return
+    model._validate_on_assignment = False
+    try:
+        setattr(model, name, array)
+    finally:
+        model._validate_on_assignment = validating

@@ -4,7 +4,6 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from astropy.io import fits
 
 from snakewebb import flat_field as algorithm
@@ -29,8 +28,9 @@ class _Node:
 def _open_flat(path, *, exposure):
     """A FLAT reference as a light read-only model whose arrays are read by window.
 
-    SCI/DQ/ERR are FITS sections: :func:`snakewebb.flat_field.flat_for_science`
-    reads only the science footprint, never the whole reference.
+    SCI/DQ/ERR are FITS sections: :func:`snakewebb.flat_field.apply_flat`
+    reads only the science footprint, a row block at a time, never the whole
+    reference. A missing DQ or ERR extension is None (zeros).
     """
     path = Path(path)
     if not path.is_file():
@@ -49,7 +49,7 @@ def _open_flat(path, *, exposure):
                 subarray=_Node(xstart=head.get("SUBSTRT1"), ystart=head.get("SUBSTRT2"),
                                xsize=head.get("SUBSIZE1"), ysize=head.get("SUBSIZE2")),
             )
-            dq = hdul["DQ"].section if "DQ" in hdul else _Zeros(sci.shape, np.uint32)
+            dq = hdul["DQ"].section if "DQ" in hdul else None
             err = hdul["ERR"].section if "ERR" in hdul else None
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ExposureError(
@@ -58,16 +58,6 @@ def _open_flat(path, *, exposure):
         yield _Node(meta=meta, data=sci, dq=dq, err=err)
     finally:
         hdul.close()
-
-
-class _Zeros:
-    """Stands in for a missing DQ extension: zeros in any window."""
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = shape, dtype
-
-    def __getitem__(self, key):
-        return np.zeros(self.shape, self.dtype)[key]
 
 
 def _record_na_flats(model):
@@ -116,12 +106,15 @@ def run_flat_field(model, refs, *, exposure, copy=True):
         return out
     with _open_flat(path, exposure=exposure) as flat:
         try:
-            arrays = algorithm.flat_for_science(out, flat)
+            # in place on ``out`` (already a copy when asked for); the flat is read
+            # block by block within the science footprint as the arithmetic goes
+            algorithm.apply_flat(out, flat, copy=False)
         except algorithm.FlatShapeError as exc:
             raise ExposureError(exposure, f"FLAT {Path(path).name}: {exc}") from exc
-    # the reference is closed before the arithmetic: only its cut-outs were read
-    algorithm.apply_flat_arrays(out, *arrays, copy=False)
-    del arrays
+        except (OSError, ValueError, TypeError) as exc:
+            raise ExposureError(
+                exposure, f"cannot read FLAT reference {Path(path).name}: {exc}"
+            ) from exc
     log.info("%s: flat-fielded with %s", exposure, Path(path).name)
     provenance.record_reference(out, "flat", path)
     provenance.mark_step(out, "flat_field", provenance.COMPLETE)
