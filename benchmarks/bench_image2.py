@@ -10,7 +10,13 @@ CRDS cache and context for both sides), prints:
 * whole-process wall time for one exposure, rate file -> cal file: a fresh
   ``python`` calling ``calibrate_exposure`` vs a fresh ``python`` running
   ``calwebb_image2`` on the same ASN (``strun`` equivalent, resample skipped since
-  ``_i2d`` is a separate product here; ``--with-resample`` to include it).
+  ``_i2d`` is a separate product here; ``--with-resample`` to include it), with
+  our side split into import and calibrate+write;
+* the machine load (1-minute load average, CPU count) before and after, since
+  the figures are only comparable on a quiet machine.
+
+Every figure is the best of ``--repeat`` runs (the median is shown beside it);
+the two sides alternate so they see the same load.
 
 Background members for the per-step table: two other full-frame exposures of the same
 detector (dithers); the whole-process run uses the ASN's own members on both sides.
@@ -110,11 +116,15 @@ def worker_official(args):
 
 
 def worker_ours_e2e(args):
+    t0 = time.perf_counter()
     from snakewebb.steps.image2 import Image2Options, calibrate_exposure
 
+    t1 = time.perf_counter()
     calibrate_exposure(args.input, args.output, backgrounds=args.backgrounds,
                        options=Image2Options(crds_context=args.context))
-    print(json.dumps({"rss_mb": _peak_rss_mb()}))
+    t2 = time.perf_counter()
+    print(json.dumps({"rss_mb": _peak_rss_mb(),
+                      "times": {"import": t1 - t0, "calibrate+write": t2 - t1}}))
 
 
 def worker_official_e2e(args):
@@ -132,6 +142,16 @@ WORKERS = {"ours": worker_ours, "official": worker_official,
 
 
 # --------------------------------------------------------------------------- driver
+def _load():
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+
+
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
 def _run(kind, env, extra):
     cmd = [sys.executable, __file__, "--worker", kind] + extra
     t = time.perf_counter()
@@ -184,19 +204,22 @@ def main(argv=None):
     common = ["--input", str(science), "--context", context,
               "--backgrounds", *map(str, backgrounds)]
     print(f"exposure {science.name}; backgrounds {[b.name for b in backgrounds]}; {context}")
+    print(f"before: {_load()}", flush=True)
 
     runs = {"ours": [], "official": []}
     for _ in range(args.repeat):  # interleaved so both sides see the same machine load
         for kind in runs:
             runs[kind].append(_run(kind, env, common))
 
-    def best(kind, key):
-        return min(r["times"][key] for r in runs[kind])
+    def best(kind, key, pick=min):
+        return pick([r["times"][key] for r in runs[kind]])
 
     rows = [(s, best("ours", s), best("official", s)) for s in STEPS]
     lookup = best("ours", "reference lookup")
     ours_total = sum(r[1] for r in rows) + lookup
     off_total = sum(r[2] for r in rows)
+    med_ours = sum(best("ours", s, _median) for s in STEPS + ("reference lookup",))
+    med_off = sum(best("official", s, _median) for s in STEPS)
     print(f"\nper step, best of {args.repeat} (seconds)")
     print(f"{'step':<18}{'snakewebb':>11}{'official':>11}{'ratio':>8}")
     for step, ours, off in rows:
@@ -204,6 +227,7 @@ def main(argv=None):
     print(f"{'reference lookup':<18}{lookup:>11.3f}{'(in steps)':>11}")
     print(f"{'four steps':<18}{ours_total:>11.3f}{off_total:>11.3f}{ours_total / off_total:>8.2f}"
           "   target <= 0.20")
+    print(f"{'  (medians)':<18}{med_ours:>11.3f}{med_off:>11.3f}{med_ours / med_off:>8.2f}")
     rss_o = max(r["rss_mb"] for r in runs["ours"])
     rss_f = max(r["rss_mb"] for r in runs["official"])
     print(f"{'peak RSS (MB)':<18}{rss_o:>11.0f}{rss_f:>11.0f}{rss_o / rss_f:>8.2f}   target <= 0.40")
@@ -226,13 +250,19 @@ def main(argv=None):
             e2e["official-e2e"].append(_run("official-e2e", env, extra))
     wall_o = min(r["wall"] for r in e2e["ours-e2e"])
     wall_f = min(r["wall"] for r in e2e["official-e2e"])
+    med_o = _median([r["wall"] for r in e2e["ours-e2e"]])
+    med_f = _median([r["wall"] for r in e2e["official-e2e"]])
     erss_o = max(r["rss_mb"] for r in e2e["ours-e2e"])
     erss_f = max(r["rss_mb"] for r in e2e["official-e2e"])
     what = "with resample" if args.with_resample else "resample skipped"
     print(f"\nwhole process, rate -> cal, fresh python each, best of {args.repeat}")
     print(f"{'':<18}{'snakewebb':>11}{'official':>11}{'ratio':>8}")
     print(f"{'wall (s)':<18}{wall_o:>11.2f}{wall_f:>11.2f}{wall_o / wall_f:>8.2f}   ({what})")
+    print(f"{'  (medians)':<18}{med_o:>11.2f}{med_f:>11.2f}{med_o / med_f:>8.2f}")
+    for part in ("import", "calibrate+write"):
+        print(f"{'  ' + part:<18}{min(r['times'][part] for r in e2e['ours-e2e']):>11.2f}")
     print(f"{'peak RSS (MB)':<18}{erss_o:>11.0f}{erss_f:>11.0f}{erss_o / erss_f:>8.2f}")
+    print(f"\nafter: {_load()}")
     if tmp is not None:
         tmp.cleanup()
 
