@@ -460,7 +460,7 @@ def drizzle_weights(model, weight_type, invalid=None, rows=slice(None)):
         if var is None or var.shape != model.data.shape:
             weight = np.ones(shape, dtype=np.float32)
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 weight = np.reciprocal(var[rows], dtype=np.float32)
             weight[~np.isfinite(weight)] = 0.0
     elif weight_type == "exptime":
@@ -488,7 +488,8 @@ def _root(model, name, rows, invalid):
     var = _array(model, name)
     if var is None or var.shape != model.data.shape:
         return None
-    root = np.sqrt(var[rows], dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        root = np.sqrt(var[rows], dtype=np.float32)
     root[invalid] = np.nan
     return root
 
@@ -564,13 +565,15 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
             log.warning("no %s: its resampled variance is NaN", name.upper())
     if weight_type == "ivm" and "var_rnoise" not in present:
         log.warning("no VAR_RNOISE: every pixel weighs 1")
-    shared = {"var_rnoise", "var_flat"} <= set(present) and all(
-        _shared_pass_ok(model, weight_type, slice(h0, h1)) for _, _, h0, h1 in blocks)
+    shared = _use_shared_pass(model, weight_type, present, blocks)
 
     level = model.meta.background.level
     subtract = None if model.meta.background.subtracted or level is None else np.float32(level)
 
-    main = _new_drizzle(out_shape, kernel, fillval, n_context=len(blocks))
+    # With no negative weight an output pixel has a context bit exactly where its
+    # summed weight is positive, so CON comes from WHT and no context plane is kept.
+    need_context = _negative_weights_possible(model, weight_type)
+    main = _new_drizzle(out_shape, kernel, fillval, n_context=len(blocks) if need_context else 0)
     passes = {}
     if shared:
         passes["pair"] = _new_drizzle(out_shape, kernel, "NaN")
@@ -612,7 +615,10 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     del mapper
 
     out_sci, out_wht = main.out_img, main.out_wht
-    out_con = (main.out_ctx != 0).any(axis=0, keepdims=True).astype(np.int32)
+    if need_context:
+        out_con = (main.out_ctx != 0).any(axis=0, keepdims=True).astype(np.int32)
+    else:
+        out_con = (out_wht > 0).astype(np.int32)[None]
     del main
     roots = {}
     covered = out_wht > 0
@@ -634,7 +640,8 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     variances = _finish_variances(roots, weight_type, _measurement_time(model), ratio, out_shape)
     err = _error_from_variances(variances)
 
-    out = datamodels.ImageModel()
+    # metadata is checked once at the end rather than on every assignment
+    out = datamodels.ImageModel(validate_on_assignment=False)
     out.update(model)
     out.data = out_sci
     out.wht = out_wht
@@ -645,7 +652,31 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     out.meta.wcs = out_wcs
     _set_metadata(out, model, scale, ratio, pixfrac=pixfrac, kernel=kernel,
                   fillval=fillval, weight_type=weight_type)
+    out._validate_on_assignment = True
+    out.validate()
     return out
+
+
+def _negative_weights_possible(model, weight_type):
+    """True when some input pixel may get a negative drizzle weight."""
+    if weight_type == "exptime":
+        return not _measurement_time(model) > 0
+    var = _array(model, "var_rnoise")
+    if var is None or var.shape != model.data.shape:
+        return False
+    return bool(np.any(var < 0))
+
+
+def _use_shared_pass(model, weight_type, present, blocks):
+    """Whether VAR_RNOISE and VAR_FLAT can share one drizzle pass.
+
+    ivm weights are positive only where VAR_RNOISE is finite and positive, so
+    the condition always holds for them; exptime weights are checked block by block.
+    """
+    if not {"var_rnoise", "var_flat"} <= set(present):
+        return False
+    return weight_type == "ivm" or all(
+        _shared_pass_ok(model, weight_type, slice(h0, h1)) for _, _, h0, h1 in blocks)
 
 
 def _shared_pass_ok(model, weight_type, rows):

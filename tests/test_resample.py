@@ -295,12 +295,41 @@ def test_variance_pass_sharing_equals_separate_passes(monkeypatch):
     """The shared read-noise/flat pass gives what one pass per array gives."""
     model = make_cal_model("nircam", shape=(150, 160), seed=3)
     shared = rs.resample_image(model)
-    monkeypatch.setattr(rs, "_shared_pass_ok", lambda *args: False)
+    monkeypatch.setattr(rs, "_use_shared_pass", lambda *args: False)
     alone = rs.resample_image(model)
     for name in rs.VARIANCES + ("err",):
         a, b = getattr(shared, name), getattr(alone, name)
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
         np.testing.assert_allclose(a, b, rtol=2e-6, equal_nan=True)
+
+
+def test_ivm_weights_always_allow_the_shared_pass():
+    """ivm skips the shared-pass check: it holds even with odd VAR_RNOISE values."""
+    model = make_cal_model("nircam", shape=(64, 72), seed=5)
+    var = model.var_rnoise
+    var[3, :10] = [0.0, -1.0, np.inf, np.nan, 1e-45, 1e-38, 1e38, np.float32(3.4e38), -0.0, 2.0]
+    model.var_rnoise = var
+    assert rs._shared_pass_ok(model, "ivm", slice(None))
+    assert rs._use_shared_pass(model, "ivm", list(rs.VARIANCES), [(0, 64, 0, 64)])
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_con_from_weights_equals_context(monkeypatch, negative):
+    """CON taken from WHT > 0 is the context image drizzle would have made."""
+    model = make_cal_model("nircam", shape=(120, 130), seed=6)
+    if negative:
+        var = model.var_rnoise
+        var[40:44, 50:60] = -var[40:44, 50:60]
+        model.var_rnoise = var
+    assert rs._negative_weights_possible(model, "ivm") is negative
+    fast = rs.resample_image(model, block_rows=32)
+    monkeypatch.setattr(rs, "_negative_weights_possible", lambda *args: True)
+    with_context = rs.resample_image(model, block_rows=32)
+    assert fast.con.shape == with_context.con.shape == (1,) + fast.data.shape
+    np.testing.assert_array_equal(fast.con, with_context.con)
+    assert fast.con.dtype == with_context.con.dtype
+    for name in ("data", "wht", "err") + rs.VARIANCES:
+        np.testing.assert_array_equal(getattr(fast, name), getattr(with_context, name))
 
 
 def test_blocks_equal_whole_image():
