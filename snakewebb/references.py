@@ -13,6 +13,8 @@ module stays cheap.
 import logging
 import os
 import re
+from bisect import bisect_right
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +28,7 @@ __all__ = [
     "matching_parameters",
     "best_references",
     "best_references_table",
+    "useafter_dates",
 ]
 
 log = logging.getLogger(__name__)
@@ -352,8 +355,92 @@ def best_references(header, reftypes=ALL_REFTYPES, *, context=None, exposure=Non
     return _resolve(os.environ["CRDS_PATH"], context, params, reftypes, exposure)
 
 
+# A quoted date-time in a mapping file: the USEAFTER keys of the rmaps' UseAfter selectors.
+_MAPPING_DATE = re.compile(r"'(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d+)?)'")
+_DATE = "META.OBSERVATION.DATE"
+_TIME = "META.OBSERVATION.TIME"
+# Dates this close to a USEAFTER date are looked up on their own: whatever rounding or
+# tie rule CRDS applies at the boundary, such an exposure never shares another's answer.
+_NEAR = timedelta(seconds=2)
+
+
+def _moment(date, time):
+    """datetime of a DATE-OBS/TIME-OBS pair (None when either cannot be read)."""
+    if not date or not time:
+        return None
+    time = str(time)
+    if "." in time:  # fromisoformat takes at most 6 fraction digits
+        whole, fraction = time.split(".", 1)
+        time = f"{whole}.{(fraction + '000000')[:6]}"
+    try:
+        return datetime.fromisoformat(f"{date}T{time}")
+    except ValueError:
+        return None
+
+
+def useafter_dates(context, instrument, reftypes):
+    """Every date-time written in the rmaps ``context`` uses for ``instrument``/``reftypes``.
+
+    These include all USEAFTER dates CRDS can select on for them: two observation
+    dates with the same USEAFTER dates at or before them get the same references.
+    The list may hold more dates than that (any quoted date-time of those rmaps),
+    which only makes the intervals between them finer.
+
+    Returns
+    -------
+    list of datetime
+        Sorted, distinct. Reference types that are N/A for the instrument (or that
+        the context does not know) are left out: CRDS's answer for them does not
+        depend on the date.
+    """
+    from crds.core import config, rmap
+
+    pmap = rmap.get_cached_mapping(Path(str(context)).name)
+    dates = set()
+    try:
+        imap = pmap.get_imap(str(instrument).lower())
+    except Exception:  # noqa: BLE001 - unknown instrument: the lookup itself reports it
+        return []
+    for reftype in reftypes:
+        try:
+            name = imap.get_rmap(reftype.lower()).name
+        except Exception:  # noqa: BLE001 - N/A or unknown type: not date dependent
+            continue
+        text = Path(config.locate_mapping(name, "jwst")).read_text()
+        for date, time in _MAPPING_DATE.findall(text):
+            moment = _moment(date, time)
+            if moment is not None:
+                dates.add(moment)
+    return sorted(dates)
+
+
+def _date_group(match, breaks):
+    """Key shared by parameter sets that CRDS resolves alike under USEAFTER dates ``breaks``.
+
+    The parameters other than the observation date and time, and the interval
+    between consecutive USEAFTER dates the observation falls in. Observations
+    within :data:`_NEAR` of a USEAFTER date, or whose date cannot be read, keep
+    their own exact parameters as key.
+    """
+    params = dict(match)
+    moment = _moment(params.pop(_DATE, None), params.pop(_TIME, None))
+    if moment is None:
+        return ("exact", match)
+    where = bisect_right(breaks, moment)
+    for i in (where - 1, where):
+        if 0 <= i < len(breaks) and abs(moment - breaks[i]) <= _NEAR:
+            return ("exact", match)
+    return ("interval", tuple(sorted(params.items())), where)
+
+
 def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
-    """Best references for a whole exposure table, one CRDS call per distinct parameter set.
+    """Best references for a whole exposure table, with few CRDS calls.
+
+    Exposures that differ only in their observation date and time are resolved
+    together when no USEAFTER date of the rmaps involved lies between them (see
+    :func:`useafter_dates`): CRDS is asked once per group of equal other
+    parameters and interval between USEAFTER dates, with the first exposure of the
+    group, and gives every member the same answer it would give it alone.
 
     Parameters
     ----------
@@ -384,18 +471,25 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
     usable = [c for c in params.columns if _normal_key(c) is not None]
     rows = {}
     if len(params):
-        groups = params[usable].astype(object).where(params[usable].notna(), None)
-        keys = [tuple(r) for r in groups.itertuples(index=False, name=None)]
-        resolved = {}
+        values = params[usable].astype(object).where(params[usable].notna(), None)
+        keys = [tuple(r) for r in values.itertuples(index=False, name=None)]
+        by_key, by_group, breaks = {}, {}, {}
         for label, key in zip(params.index, keys):
-            if key not in resolved:
-                match = tuple(sorted(matching_parameters(dict(zip(usable, key))).items()))
-                resolved[key] = (match, None)
-            match, answer = resolved[key]
+            answer = by_key.get(key)
             if answer is None:
-                answer = _resolve(crds_path, context, match, reftypes, label)
-                resolved[key] = (match, answer)
+                match = tuple(sorted(matching_parameters(dict(zip(usable, key))).items()))
+                instrument = dict(match).get("META.INSTRUMENT.NAME")
+                if instrument not in breaks:
+                    breaks[instrument] = (useafter_dates(context, instrument, reftypes)
+                                          if instrument else [])
+                group = _date_group(match, breaks[instrument])
+                answer = by_group.get(group)
+                if answer is None:
+                    answer = _resolve(crds_path, context, match, reftypes, label)
+                    by_group[group] = answer
+                by_key[key] = answer
             rows[label] = answer
+        log.debug("CRDS asked %d times for %d exposures", len(by_group), len(params))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(reftypes))
     table = table.reindex(params.index).astype(object)
     return table.where(table.notna(), None)

@@ -1,6 +1,8 @@
 """Runtime CRDS lookup: offline configuration, matching parameters, best references."""
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -214,3 +216,111 @@ def test_simulator_helpers_agree_with_lookup(cache):
     assert (kw["DATE-OBS"], kw["TIME-OBS"]) == ("2023-05-01", "12:00:00.000")
     refs = reffiles.references_for(spec, cache, context="jwst_0001.pmap")
     assert refs == references.best_references(header_of(spec), context="jwst_0001.pmap")
+
+
+# USEAFTER dates written into the NIRCam FLAT and PHOTOM rmaps of a copied cache; each
+# one brings its own (copied) reference file, so an answer shows which date CRDS chose.
+LATER_USEAFTERS = ("2023-03-01 00:00:00", "2023-06-15 08:30:00", "2024-01-01 00:00:00")
+
+
+def _add_useafters(rmap_path, reference_dir):
+    """Give every UseAfter block of ``rmap_path`` the LATER_USEAFTERS dates, new files each."""
+    from crds.core import utils
+
+    lines, serial = [], 9000
+    for line in rmap_path.read_text().splitlines(True):
+        lines.append(line)
+        match = re.match(r"^(\s+)'(\d{4}-\d{2}-\d{2} [\d:]+)' : '([^']+)',$", line)
+        if match:
+            indent, _, name = match.groups()
+            stem, ext = os.path.splitext(name)
+            for date in LATER_USEAFTERS:
+                serial += 1
+                new = f"{stem.rsplit('_', 1)[0]}_{serial}{ext}"
+                shutil.copyfile(reference_dir / name, reference_dir / new)
+                lines.append(f"{indent}'{date}' : '{new}',\n")
+    text = "".join(lines)
+    body = "".join(line for line in text.splitlines(True) if "sha1sum" not in line)
+    text = re.sub(r"'sha1sum' : '[0-9a-f]+'", f"'sha1sum' : '{utils.str_checksum(body)}'", text)
+    rmap_path.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def dated_cache(cache, tmp_path_factory):
+    root = tmp_path_factory.mktemp("crds_dated") / "crds"
+    shutil.copytree(cache, root)
+    mappings, nircam = root / "mappings" / "jwst", root / "references" / "jwst" / "nircam"
+    for reftype in ("flat", "photom"):
+        for rmap in mappings.glob(f"jwst_nircam_{reftype}_*.rmap"):
+            _add_useafters(rmap, nircam)
+    return root
+
+
+def test_useafter_dates_cover_the_rmaps(dated_cache):
+    references.configure_crds(dated_cache, context="jwst_0001.pmap")
+    dates = references.useafter_dates("jwst_0001.pmap", "NIRCAM", ("flat", "photom", "area"))
+    written = [references._moment(*d.split()) for d in LATER_USEAFTERS]
+    assert set(written) <= set(dates) and len(dates) == len(written) + 1
+    assert dates == sorted(dates)
+    assert references.useafter_dates("jwst_0001.pmap", "FGS", ("filteroffset",)) == []
+
+
+def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache, monkeypatch):
+    """Same answers as one CRDS call per exposure, with one call per (parameters, interval)."""
+    import crds
+
+    references.configure_crds(dated_cache, context="jwst_0001.pmap")
+    moments = [  # on both sides of every USEAFTER date, on them, within a second of them
+        "2022-06-01T00:00:00", "2023-02-28T23:59:59.999", "2023-02-28T23:59:59",
+        "2023-03-01T00:00:00", "2023-03-01T00:00:00.5", "2023-03-01T00:00:01",
+        "2023-04-10T10:00:00", "2023-06-15T08:29:59.999999", "2023-06-15T08:30:00.000",
+        "2023-06-15T08:30:01", "2023-09-09T09:09:09", "2023-12-31T23:59:59",
+        "2024-01-01T00:00:00", "2024-01-01T00:00:00.001", "2024-05-05T05:05:05",
+        "2025-01-01T00:00:00", "2023-05-01", "2023-03-01",
+    ]
+    nircam = [spec for spec in SPECS if spec.instrument == "NIRCAM"] + [SPECS[6]]
+    rows, index = [], []
+    for n in range(3):  # every date several times, in a shuffled order
+        for i, moment in enumerate(moments[n::1] + moments[:n]):
+            for spec in nircam:
+                date, _, time_obs = moment.partition("T")
+                rows.append({"instrument": spec.instrument, "detector": spec.detector,
+                             "exp_type": spec.exp_type, "filter": spec.filter,
+                             "pupil": spec.pupil, "subarray": spec.subarray,
+                             "date_obs": date, "time_obs": time_obs or None})
+                index.append(f"jw{len(index):05d}")
+    table = pd.DataFrame(rows, index=index)
+
+    references._lookup.cache_clear()
+    calls = []
+    real = crds.getrecommendations
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crds, "getrecommendations", counting)
+    grouped = references.best_references_table(table, reftypes=("flat", "photom", "area"))
+    n_grouped = len(calls)
+
+    flats = set()
+    for label, row in table.iterrows():
+        references._lookup.cache_clear()
+        header = {"INSTRUME": row["instrument"], "DETECTOR": row["detector"],
+                  "EXP_TYPE": row["exp_type"], "FILTER": row["filter"], "PUPIL": row["pupil"],
+                  "SUBARRAY": row["subarray"], "DATE-OBS": row["date_obs"]}
+        if row["time_obs"]:
+            header["TIME-OBS"] = row["time_obs"]
+        alone = references.best_references(header, ("flat", "photom", "area"), exposure=label)
+        assert grouped.loc[label].to_dict() == alone, label
+        flats.add(alone["flat"])
+    per_exposure = len(calls) - n_grouped
+    assert per_exposure == len(table)
+    # the dates really select different files: the first USEAFTER and the three added
+    nrca1 = grouped[(table["detector"] == "NRCA1") & (table["subarray"] == "FULL")]
+    assert len(set(nrca1["flat"])) == 4 and len(set(nrca1["photom"])) == 4
+    # NIRCam: one call per parameter set and interval (4 intervals have dates far from
+    # every USEAFTER date) plus one per distinct date within 2 s of one (11 of them);
+    # MIRI (one USEAFTER date, none near it): one call.
+    n_nircam = len(nircam) - 1
+    assert n_grouped == n_nircam * (4 + 11) + 1
