@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 __all__ = ["main"]
@@ -42,14 +43,27 @@ def _parser():
 
 
 def _check_writable(outdir):
+    """None if files can be created under ``outdir``, else a one-line reason.
+
+    Tries for real: a probe file is created (and removed) in ``outdir`` or, when it does
+    not exist yet, in its nearest existing ancestor. ``os.access`` is not enough (root is
+    told everything is writable, even on a read-only file system).
+    """
     path = Path(outdir)
     probe = path
     while not probe.exists():
+        if probe.parent == probe:
+            break
         probe = probe.parent
     if not probe.is_dir():
         return f"{outdir}: not a directory ({probe} is a file)"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{outdir}: not writable"
+    try:
+        fd, name = tempfile.mkstemp(prefix=".snakewebb-probe-", dir=probe)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        return f"{outdir}: cannot create files in {probe} ({reason})"
+    os.close(fd)
+    os.unlink(name)
     return None
 
 
@@ -72,7 +86,8 @@ def main(argv=None):
         except (SnakewebbError, OSError, ValueError) as err:
             print(f"snakewebb: error: {' '.join(str(err).split())}", file=sys.stderr)
             return 2
-        print(f"{len(result['specs'])} exposures in {result['root']} "
+        n = len(result["specs"])
+        print(f"{n} exposure{'' if n == 1 else 's'} in {result['root']} "
               f"({result['seconds']:.1f} s; contexts {', '.join(result['contexts'])})")
     return 0
 

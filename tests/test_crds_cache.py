@@ -69,6 +69,23 @@ def offline(monkeypatch, cache):
     references.configure_crds(cache[0])
 
 
+def test_every_reference_validates_cleanly(cache):
+    """Each reference opens and validates with no ValidationWarning (NIRCam DISTORTION
+    included: it carries P_PUPIL like the real ones)."""
+    from stdatamodels.jwst import datamodels
+    from stdatamodels.validate import ValidationWarning
+
+    files = sorted((cache[0] / "references" / "jwst").glob("*/jwst_*"))
+    assert {p.suffix for p in files} == {".fits", ".asdf"}
+    for path in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ValidationWarning)
+            with datamodels.open(path) as model:
+                model.validate()
+                if path.name.startswith("jwst_nircam_distortion"):
+                    assert model.meta.instrument.p_pupil.startswith("CLEAR|")
+
+
 def test_two_contexts_oldest_first(cache):
     root, contexts = cache
     assert contexts == ["jwst_0001.pmap", "jwst_0002.pmap"]

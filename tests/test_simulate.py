@@ -1,5 +1,6 @@
 """The simulated campaign: design, determinism, CLI errors, and fidelity through jwst 3.0.0."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,32 @@ def test_cli_unwritable_outdir_is_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(blocker) in lines[0], proc.stderr
+
+
+def test_cli_outdir_where_no_file_can_be_created(tmp_path):
+    """os.access says yes to root everywhere; the CLI tries a real file before any work."""
+    if os.geteuid() == 0:
+        parent = Path("/proc")            # no regular file can be created there, even by root
+    else:
+        parent = tmp_path / "locked"
+        parent.mkdir()
+        parent.chmod(0o500)
+    outdir = parent / "snakewebb-out"
+    proc = _run_cli("simulate", str(outdir))
+    assert proc.returncode == 2, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(outdir) in lines[0] and "cannot create" in lines[0], lines
+    assert not outdir.exists()
+
+
+def test_cli_success_prints_one_line_and_nothing_on_stderr(tmp_path):
+    """No library noise (pysiaf's offline notice, deprecation warnings) on the terminal."""
+    proc = _run_cli("simulate", str(tmp_path / "out"), "--exposures", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("1 exposure in "), lines
+    assert len(list((tmp_path / "out" / "rate").glob("*_rate*.fits"))) == 1
 
 
 def _arrays(path):
