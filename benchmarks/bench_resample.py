@@ -10,7 +10,7 @@ pipeline job would, alternating sides ``--repeat`` times:
 * ``snakewebb``: ``snakewebb.resample.resample_image(model)`` on the opened model,
   and ``resample_exposure`` file to file (read + resample + atomic write).
 
-Printed: median wall and CPU time of the call, the process peak RSS, and the
+Printed: median wall and CPU time of the call, the process peak RSS (VmHWM), and the
 ratios snakewebb / jwst. CPU time and peak RSS include any child processes
 (``RUSAGE_CHILDREN``; their peak is added to the parent's, an upper bound).
 
@@ -61,11 +61,15 @@ else:
     out = call(model)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     shape = list(out.data.shape)
+# Peak RSS of this process from VmHWM: ru_maxrss would carry over the RSS of the
+# benchmark process that forked us (Linux keeps it across fork + exec).
+with open("/proc/self/status") as status:
+    hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 # anything run in child processes counts too: their CPU is added, and their peak
 # RSS is added to ours (an upper bound on what the job held at once)
 children = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu += children.ru_utime + children.ru_stime
-peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + children.ru_maxrss) / 1024
+peak = (hwm_kb + children.ru_maxrss) / 1024
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "import_s": t_import, "peak_rss_mb": peak,
                   "process_s": time.perf_counter() - t_start, "shape": shape}))
 """
