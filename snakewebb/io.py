@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_save", "exposure_name"]
+__all__ = ["atomic_save", "write_pending", "commit_pending", "exposure_name"]
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,18 @@ def _current_umask():
     return mask
 
 
-def atomic_save(model, path):
-    """Write ``model`` to ``path`` (FITS) so that no half-written file is ever seen.
+def write_pending(model, path):
+    """Write ``model`` now, under a hidden temporary name beside ``path``.
 
-    The model is written to a temporary file in the same directory and moved
-    into place with :func:`os.replace`; ``meta.filename`` records the final
-    name. On any failure the temporary file is removed and nothing appears
-    at ``path``.
+    The first half of :func:`atomic_save`, for a product that may only appear
+    once later work has succeeded: move it into place with
+    :func:`commit_pending`, or delete the returned file. ``meta.filename``
+    records the final name. On failure nothing is left behind.
+
+    Returns
+    -------
+    Path
+        The temporary file (same directory as ``path``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,9 +54,30 @@ def atomic_save(model, path):
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             model.to_fits(handle, overwrite=True)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def commit_pending(pending, path):
+    """Move a file from :func:`write_pending` to its final ``path`` (atomic rename)."""
+    path = Path(path)
+    try:
+        os.replace(pending, path)
+    except BaseException:
+        Path(pending).unlink(missing_ok=True)
+        raise
     log.info("wrote %s", path)
     return path
+
+
+def atomic_save(model, path):
+    """Write ``model`` to ``path`` (FITS) so that no half-written file is ever seen.
+
+    The model is written to a temporary file in the same directory and moved
+    into place with :func:`os.replace`; ``meta.filename`` records the final
+    name. On any failure the temporary file is removed and nothing appears
+    at ``path``.
+    """
+    return commit_pending(write_pending(model, path), path)

@@ -97,7 +97,8 @@ def assert_bits(model, expect):
         want = np.asarray(expect[name])
         assert got.shape == want.shape, name
         # compare values in native order: FITS-read arrays are big-endian
-        got, want = got.astype(got.dtype.newbyteorder("=")), want.astype(want.dtype.newbyteorder("="))
+        got = got.astype(got.dtype.newbyteorder("="))
+        want = want.astype(want.dtype.newbyteorder("="))
         assert got.dtype == want.dtype, name
         assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), (
             f"{name}: {np.count_nonzero(got.view(np.uint8) != want.view(np.uint8))} bytes differ"

@@ -5,7 +5,9 @@ background members, never for time series), assign_wcs, flat_field, photom.
 Resampling to ``_i2d`` is a separate product (``snakewebb.steps.resample``).
 
 The input is opened read-only and calibrated in memory; the product is
-written with :func:`snakewebb.io.atomic_save`, so a failure leaves no file.
+written atomically (:mod:`snakewebb.io`), so a failure leaves no file; a
+``_bsub`` asked for alongside is written under a hidden name straight after
+background subtraction (no in-memory copy) and appears only with the ``_cal``.
 Every failure is a one-line :class:`~snakewebb.errors.ExposureError`.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
-from snakewebb.io import atomic_save, exposure_name
+from snakewebb.io import atomic_save, commit_pending, exposure_name, write_pending
 from snakewebb.steps import provenance
 from snakewebb.steps.background import run_background
 from snakewebb.steps.flat_field import run_flat_field
@@ -181,24 +183,31 @@ def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
     if refs is None:  # before any work, so a missing reference writes nothing
         refs, context = _lookup_references(model, options, exposure=exposure)
     model = _apply_background(model, backgrounds, options, exposure=exposure)
-    bsub_model = None
-    if bsub_output is not None:  # kept in memory: written only if calibration succeeds
+    bsub_pending = None
+    if bsub_output is not None:
+        # written now under a hidden name (no in-memory copy of every array), moved
+        # into place by the caller only if calibration succeeds
         provenance.record_software(model)
-        bsub_model = model.copy()
-    if options.skip_assign_wcs:
-        provenance.mark_step(model, "assign_wcs", provenance.SKIPPED)
-    else:
-        model = _assign_wcs(model, refs, exposure=exposure)
-    if options.skip_flat_field:
-        provenance.mark_step(model, "flat_field", provenance.SKIPPED)
-    else:
-        model = run_flat_field(model, refs, exposure=exposure, copy=False)
-    if options.skip_photom:
-        provenance.mark_step(model, "photom", provenance.SKIPPED)
-    else:
-        model = run_photom(model, refs, exposure=exposure, copy=False)
-    provenance.record_software(model, context)
-    return model, bsub_model
+        bsub_pending = write_pending(model, bsub_output)
+    try:
+        if options.skip_assign_wcs:
+            provenance.mark_step(model, "assign_wcs", provenance.SKIPPED)
+        else:
+            model = _assign_wcs(model, refs, exposure=exposure)
+        if options.skip_flat_field:
+            provenance.mark_step(model, "flat_field", provenance.SKIPPED)
+        else:
+            model = run_flat_field(model, refs, exposure=exposure, copy=False)
+        if options.skip_photom:
+            provenance.mark_step(model, "photom", provenance.SKIPPED)
+        else:
+            model = run_photom(model, refs, exposure=exposure, copy=False)
+        provenance.record_software(model, context)
+    except BaseException:
+        if bsub_pending is not None:
+            bsub_pending.unlink(missing_ok=True)
+        raise
+    return model, bsub_pending
 
 
 def calibrate_exposure(
@@ -234,17 +243,21 @@ def calibrate_exposure(
     """
     exposure = exposure_name(science)
     model = open_science(science, exposure=exposure)
+    bsub_pending = None
     try:
-        model, bsub_model = _calibrate(
+        model, bsub_pending = _calibrate(
             model, list(backgrounds), refs, options, exposure=exposure, bsub_output=bsub_output
         )
-        if bsub_model is not None:
-            atomic_save(bsub_model, bsub_output)
-            bsub_model.close()
+        cal_pending = write_pending(model, output)
+        bsub_written = False
         try:
-            return atomic_save(model, output)
+            if bsub_pending is not None:
+                commit_pending(bsub_pending, bsub_output)
+                bsub_pending, bsub_written = None, True
+            return commit_pending(cal_pending, output)
         except BaseException:
-            if bsub_output is not None:
+            cal_pending.unlink(missing_ok=True)
+            if bsub_written:
                 Path(bsub_output).unlink(missing_ok=True)
             raise
     except ExposureError:
@@ -252,6 +265,8 @@ def calibrate_exposure(
     except Exception as exc:  # anything unforeseen still reads as one line
         raise ExposureError(exposure, f"{type(exc).__name__}: {exc}") from exc
     finally:
+        if bsub_pending is not None:
+            bsub_pending.unlink(missing_ok=True)
         model.close()
 
 
