@@ -12,8 +12,6 @@ from snakewebb.simulate import reffiles
 from snakewebb.simulate.campaign import ExposureSpec
 from snakewebb.simulate.crds_cache import IMAGE2_REFTYPES, new_flat_key, write_crds_cache
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pysiaf: cannot check online PRD
-
 
 def _spec(i, inst, det, exp, filt, pupil, sub, aper, **kw):
     return ExposureSpec(program=1234, observation=1, visit=1, instrument=inst, detector=det,
@@ -50,7 +48,7 @@ def header_of(spec):
 def cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("crds")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")  # the writer itself raises no warning
         contexts = write_crds_cache(root, SPECS, seed=3)
     return root, contexts
 

@@ -687,8 +687,8 @@ def write_exposure(spec, rate_dir, refs, catalog, *, seed=0, truth_dir=None, cac
     catalog : the campaign truth catalog (:func:`make_truth_catalog`)
     seed : campaign seed (the noise of each exposure depends on it and the exposure name)
     truth_dir : where ``<exposure>_truth.ecsv`` goes (skipped when None)
-    cache : optional dict kept across the exposures of one run: references and bad-pixel
-        maps read or drawn once (see :func:`load_references`)
+    cache : optional dict kept across the exposures of one run, so that each reference
+        file is read once (see :func:`load_references`)
 
     Returns
     -------
