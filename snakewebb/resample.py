@@ -35,6 +35,9 @@ exposure, learnt from its source and re-expressed here):
   the drizzled ``sqrt(VAR_RNOISE)`` numerator and the output image times that
   weight is the ``sqrt(VAR_FLAT)`` numerator. The other numerators come from
   ordinary passes, so three drizzle passes give SCI, WHT, CON and all variances.
+* **Context.** With no negative weight (no negative VAR_RNOISE), drizzle sets an
+  output pixel's context bit exactly where its summed weight becomes positive,
+  so CON is taken from WHT and no context plane is drizzled or kept.
 """
 
 import copy
