@@ -19,11 +19,13 @@ exposure, learnt from its source and re-expressed here):
   cubic (Lagrange) interpolation: along x on the node rows once, then per node
   interval along y, as small dense matrix products.
   The interpolation error is measured in the tests (well below 1e-3 pixel).
-* **Drizzle.** The ``drizzle`` package's C kernel, with one pixel map for all
-  arrays. The input is fed in blocks of rows (two halo rows either side so
-  drizzle interpolates pixel corners across seams as on the whole image; the
-  result is bit-identical), so the pixel map, weights and square roots never
-  exist for the whole image; the context bits of the blocks are merged.
+* **Drizzle.** The ``drizzle`` package's C kernel, called directly with
+  contiguous float32 data/weights and one float64 pixel map for all arrays; the
+  fill value is written once, on a pass's last block. The input is fed in
+  blocks of rows (two halo rows either side so drizzle interpolates pixel
+  corners across seams as on the whole image; the result is bit-identical), so
+  the pixel map, weights and square roots never exist for the whole image; the
+  context bits of the blocks are merged.
   The weight of an input pixel is its inverse read-noise
   variance (``ivm``) or its exposure time (``exptime``), zero where DQ has
   DO_NOT_USE or NON_SCIENCE or any array holds NaN.
@@ -50,7 +52,7 @@ import gwcs
 import numpy as np
 from astropy.coordinates import angular_separation
 from astropy.modeling import models as amodels
-from drizzle.resample import Drizzle
+from drizzle import cdrizzle
 from gwcs import FITSImagingWCSTransform
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
@@ -480,10 +482,45 @@ def _measurement_time(model):
     return exposure.exposure_time if t is None else t
 
 
-def _new_drizzle(shape, kernel, fillval, n_context=0):
-    return Drizzle(kernel=kernel, fillval=fillval, out_shape=shape,
-                   disable_ctx=n_context == 0, begin_ctx_id=0,
-                   max_ctx_id=n_context - 1 if n_context else None)
+def _fill_string(fillval):
+    """The fill value as drizzle's C kernel takes it ("NaN" or a number)."""
+    text = "INDEF" if fillval is None else str(fillval).strip()
+    if text.upper() in ("", "INDEF"):
+        return "NaN"  # nothing to keep: the outputs start empty
+    float(text)
+    return text
+
+
+class _DrizzlePass:
+    """One drizzle pass fed block by block straight to drizzle's C kernel.
+
+    Holds the output image (starting at the fill value), its summed weights
+    and, if asked, one context plane (bit ``k`` for the ``k``-th block, so at
+    most 32 blocks). Only the last block of a pass asks the kernel to write the
+    fill value into output pixels that got no weight: that is a scan of the
+    whole output, and on earlier blocks it has no effect on the result (an
+    output pixel with no weight yet takes the next contribution as it is).
+    """
+
+    def __init__(self, shape, kernel, fillval, context=False):
+        self.kernel = kernel
+        self.fill = _fill_string(fillval)
+        start = np.nan if self.fill.upper() == "NAN" else float(self.fill)
+        self.out_img = np.full(shape, start, dtype=np.float32)
+        self.out_wht = np.zeros(shape, dtype=np.float32)
+        self.out_ctx = np.zeros(shape, dtype=np.int32) if context else None
+        self.added = 0
+
+    def add(self, data, weight, pixmap, *, last, ratio, pixfrac, xmin, xmax, ymin, ymax):
+        """Drizzle ``data`` (float32) with ``weight`` (float32) through ``pixmap`` (float64)."""
+        self.added += 1
+        cdrizzle.tdriz(
+            input=data, weights=weight, pixmap=pixmap, output=self.out_img,
+            counts=self.out_wht, context=self.out_ctx, uniqid=self.added,
+            xmin=xmin, xmax=xmax, ymin=ymin, ymax=ymax, iscale=1.0, pscale_ratio=ratio,
+            pixfrac=pixfrac, kernel=self.kernel, in_units="cps", expscale=1.0, wtscale=1.0,
+            fillstr=self.fill if last else "INDEF",
+        )
 
 
 def _root(model, name, rows, invalid):
@@ -576,29 +613,28 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     # With no negative weight an output pixel has a context bit exactly where its
     # summed weight is positive, so CON comes from WHT and no context plane is kept.
     need_context = _negative_weights_possible(model, weight_type)
-    main = _new_drizzle(out_shape, kernel, fillval, n_context=len(blocks) if need_context else 0)
+    main = _DrizzlePass(out_shape, kernel, fillval, context=need_context)
     passes = {}
     if shared:
-        passes["pair"] = _new_drizzle(out_shape, kernel, "NaN")
+        passes["pair"] = _DrizzlePass(out_shape, kernel, "NaN")
     for name in present:
         if not (shared and name in ("var_rnoise", "var_flat")):
-            passes[name] = _new_drizzle(out_shape, kernel, "NaN")
+            passes[name] = _DrizzlePass(out_shape, kernel, "NaN")
 
-    for r0, r1, h0, h1 in blocks:
+    # only blocks holding rows of the bounding box are drizzled
+    active = [b for b in blocks if max(ymin, b[0]) <= min(ymax, b[1] - 1)]
+    for k, (r0, r1, h0, h1) in enumerate(active):
         rows = slice(h0, h1)
         pixmap = mapper.rows(h0, h1)
         invalid = _invalid_mask(model, rows)
         weight = drizzle_weights(model, weight_type, invalid, rows)
-        common = dict(exptime=exptime, pixmap=pixmap, pixel_scale_ratio=ratio, iscale=1.0,
-                      wht_scale=1.0, pixfrac=pixfrac, in_units="cps", xmin=xmin, xmax=xmax,
-                      ymin=max(ymin, r0) - h0, ymax=min(ymax, r1 - 1) - h0)
-        if common["ymax"] < common["ymin"]:
-            continue
+        common = dict(pixmap=pixmap, last=k == len(active) - 1, ratio=ratio, pixfrac=pixfrac,
+                      xmin=xmin, xmax=xmax, ymin=max(ymin, r0) - h0, ymax=min(ymax, r1 - 1) - h0)
         sci = np.array(data[rows], dtype=np.float32)
         sci[invalid] = np.nan
         if subtract is not None:
             sci -= subtract
-        main.add_image(sci, weight_map=weight, **common)
+        main.add(sci, weight, **common)
         del sci
         if shared:
             rn = _root(model, "var_rnoise", rows, invalid)
@@ -609,17 +645,17 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
             flat[~used] = 0.0
             rn[~used] = 0.0
             rn *= weight
-            passes["pair"].add_image(flat, weight_map=rn, **common)
+            passes["pair"].add(flat, rn, **common)
             del rn, flat, used
         for name, driz in passes.items():
             if name != "pair":
-                driz.add_image(_root(model, name, rows, invalid), weight_map=weight, **common)
+                driz.add(_root(model, name, rows, invalid), weight, **common)
         del pixmap, invalid, weight, common
     del mapper
 
     out_sci, out_wht = main.out_img, main.out_wht
     if need_context:
-        out_con = (main.out_ctx != 0).any(axis=0, keepdims=True).astype(np.int32)
+        out_con = (main.out_ctx != 0).astype(np.int32)[None]
     else:
         out_con = (out_wht > 0).astype(np.int32)[None]
     del main

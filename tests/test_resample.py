@@ -562,3 +562,36 @@ def test_pixel_mapper_rows_on_nodes_and_tiny_spacing():
                                   np.array([0.0, 1.0, 2.0, 2.5, 5.0]))
     assert np.all(np.diff(idx, axis=1) == 1)  # windows of consecutive nodes
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("fillval", ["NaN", "0", "-7.5", None])
+def test_drizzle_pass_equals_drizzle_class_block_by_block(fillval):
+    """Calling the C kernel directly (fill asked for on the last block only) gives
+    bit for bit the image, weights and context of drizzle's own ``Drizzle`` class."""
+    from drizzle.resample import Drizzle
+
+    rng = np.random.default_rng(7)
+    shape, out_shape = (60, 50), (70, 64)
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    angle = 0.05
+    pixmap = np.dstack([np.cos(angle) * x - np.sin(angle) * y + 8.3,
+                        np.sin(angle) * x + np.cos(angle) * y + 3.7])
+    data = rng.normal(size=shape).astype(np.float32)
+    weight = rng.uniform(0.5, 2.0, size=shape).astype(np.float32)
+    weight[10:14, 20:30] = 0.0
+    ours = rs._DrizzlePass(out_shape, "square", fillval, context=True)
+    theirs = Drizzle(kernel="square", fillval=fillval, out_shape=out_shape, begin_ctx_id=0,
+                     max_ctx_id=2)
+    blocks = [(0, 20), (20, 40), (40, 60)]
+    for k, (r0, r1) in enumerate(blocks):
+        h0, h1 = max(0, r0 - 2), min(shape[0], r1 + 2)
+        part = dict(xmin=0, xmax=shape[1] - 1, ymin=r0 - h0, ymax=r1 - 1 - h0)
+        block_map = np.ascontiguousarray(pixmap[h0:h1])
+        ours.add(data[h0:h1], weight[h0:h1], block_map, last=k == len(blocks) - 1,
+                 ratio=1.0, pixfrac=0.8, **part)
+        theirs.add_image(data[h0:h1], exptime=1.0, pixmap=block_map, weight_map=weight[h0:h1],
+                         pixfrac=0.8, pixel_scale_ratio=1.0, **part)
+    np.testing.assert_array_equal(ours.out_img, theirs.out_img)
+    np.testing.assert_array_equal(ours.out_wht, theirs.out_wht)
+    np.testing.assert_array_equal(ours.out_ctx, theirs.out_ctx[0])
+    assert (ours.out_wht == 0).any() and (ours.out_wht > 0).any()
