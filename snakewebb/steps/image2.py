@@ -19,6 +19,7 @@ from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import atomic_save, commit_pending, exposure_name, write_pending
 from snakewebb.steps import provenance
+from snakewebb.steps.assign_wcs import run_assign_wcs
 from snakewebb.steps.background import run_background
 from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.photom import run_photom
@@ -165,11 +166,6 @@ _WCS_NA_REFTYPES = (
 
 
 def _assign_wcs(model, refs, *, exposure):
-    # Imported here, not at module level: gwcs and astropy.modeling take most of a
-    # second to import, and a background-only job (subtract_background_file) never
-    # needs them.
-    from snakewebb.steps.assign_wcs import run_assign_wcs
-
     # In place: assign_wcs only adds metadata, and leaves the model as it was if it fails.
     model = run_assign_wcs(model, refs, exposure=exposure, copy=False)
     for reftype in _WCS_NA_REFTYPES:
