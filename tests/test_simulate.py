@@ -263,7 +263,8 @@ def _fit_star(data, err, x0, y0, half=5, sky_in=8, sky_out=12):
 
     p0 = [np.nansum(img), x0, y0, 1.0, 0.0]
     fit = least_squares(resid, p0, x_scale=[abs(p0[0]) + 1, 0.1, 0.1, 0.1, 1.0])
-    cov = np.linalg.pinv(fit.jac.T @ fit.jac) * (2 * np.sum(fit.fun**2) / max(1, good.sum() - 5))
+    # covariance scaled by the reduced chi-square (fit.fun are the weighted residuals)
+    cov = np.linalg.pinv(fit.jac.T @ fit.jac) * (np.sum(fit.fun**2) / max(1, good.sum() - 5))
     return fit.x[1], fit.x[2], np.sqrt(cov[1, 1]), np.sqrt(cov[2, 2])
 
 
