@@ -186,9 +186,6 @@ def test_broken_background_member_writes_nothing(tmp_path, refs):
 
 
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.xfail(strict=True, reason="image2.open_science (not ours) does not make astropy's "
-                   "'File may have been truncated' warning an error: a file cut in its last "
-                   "extensions is calibrated as if whole")
 @pytest.mark.parametrize("fraction", [0.9, 0.99])
 def test_science_cut_short_in_its_last_extensions(tmp_path, refs, fraction):
     science = write_good(tmp_path / f"{EXPOSURE}_rate.fits")
@@ -200,8 +197,6 @@ def test_science_cut_short_in_its_last_extensions(tmp_path, refs, fraction):
 
 
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.xfail(strict=True, reason="image2.open_science (not ours) does not check that "
-                   "DQ/ERR/VAR_* have the SCI shape: with FLAT and PHOTOM N/A nothing notices")
 def test_dq_of_wrong_shape_refused_even_when_no_step_touches_it(tmp_path):
     science = tmp_path / f"{EXPOSURE}_rate.fits"
     _dq_wrong_shape(science)

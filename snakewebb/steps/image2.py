@@ -12,6 +12,7 @@ Every failure is a one-line :class:`~snakewebb.errors.ExposureError`.
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,52 @@ class Image2Options:
     crds_context: str | None = None  # recorded in provenance; lookups use configure_crds
 
 
+#: Arrays of a slope product that must have the shape of SCI when present.
+_PIXEL_ARRAYS = ("dq", "err", "var_poisson", "var_rnoise")
+
+
+def _check_fits_complete(path, exposure):
+    """Refuse a FITS file whose last extension ends past the end of the file.
+
+    A copy cut short inside its last extensions otherwise opens cleanly (the
+    missing bytes are only noticed, if ever, when an array is read).
+    """
+    from astropy.io import fits
+
+    size = path.stat().st_size
+    try:
+        with warnings.catch_warnings():
+            # astropy drops an extension whose header is cut short with only a warning
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                count = len(hdul)  # reads every header
+                info = hdul.fileinfo(count - 1)
+    except Exception as exc:
+        raise ExposureError(exposure, f"cannot read {path.name}: {exc}") from exc
+    end = info["datLoc"] + info["datSpan"]
+    if end > size:
+        raise ExposureError(
+            exposure, f"{path.name} is truncated: {size} bytes, its extensions need {end}"
+        )
+    if end < size:  # what follows the last whole extension is a cut-short one
+        raise ExposureError(
+            exposure,
+            f"{path.name} is truncated or corrupt: {size - end} bytes after its last "
+            "complete extension",
+        )
+
+
+def _check_array_shapes(model, path, exposure):
+    shape = model.data.shape
+    for name in _PIXEL_ARRAYS:
+        array = model.instance.get(name)
+        if array is not None and array.shape != shape:
+            raise ExposureError(
+                exposure,
+                f"{name.upper()} of {path.name} has shape {array.shape}, SCI has {shape}",
+            )
+
+
 def _meta_value(model, path):
     node = model.meta
     for name in path:
@@ -71,8 +118,11 @@ def open_science(path, *, exposure=None):
 
     path = Path(path)
     exposure = exposure or exposure_name(path)
+    if path.is_dir():
+        raise ExposureError(exposure, f"input {path} is a directory, not a FITS file")
     if not path.is_file():
         raise ExposureError(exposure, f"input {path} not found")
+    _check_fits_complete(path, exposure)
     try:
         model = datamodels.open(str(path))
     except Exception as exc:
@@ -91,6 +141,7 @@ def open_science(path, *, exposure=None):
         for keyword, attr in _REQUIRED_KEYWORDS:
             if not _meta_value(model, attr):
                 raise ExposureError(exposure, f"keyword {keyword} missing from {path.name}")
+        _check_array_shapes(model, path, exposure)
         exp_type = str(model.meta.exposure.type).upper()
         if exp_type not in modes.SUPPORTED_EXP_TYPES:
             raise ExposureError(
