@@ -109,7 +109,10 @@ def simulate_campaign(outdir, n_exposures=24, seed=0):
         d.mkdir(parents=True, exist_ok=True)
 
     contexts = write_crds_cache(dirs["crds"], specs, seed=seed)
-    context = contexts[0]
+    # The newest delivery stands for the better-calibrated flat: the data are made with
+    # it, so products under the newest context are flat and the older context leaves
+    # the flat's residual in exactly the exposures the switch reruns.
+    context = contexts[-1]
     log.info("CRDS cache with %s written in %.1f s", contexts, time.perf_counter() - t0)
 
     catalog = make_truth_catalog(specs, seed=seed)
