@@ -657,10 +657,6 @@ def official_campaign_wcs(campaign, tmp_path_factory):
 
 
 @pytest.mark.parity
-@pytest.mark.filterwarnings("ignore::UserWarning")
-# the session's campaign is built inside this test when it runs first: its simulated
-# NIRCam DISTORTION references lack P_PUPIL (snakewebb/simulate/reffiles.py)
-@pytest.mark.filterwarnings("ignore::stdatamodels.exceptions.ValidationWarning")
 def test_parity_on_campaign(campaign, official_campaign_wcs, monkeypatch):
     """Every imaging setup of the campaign: same WCS, inverse, S_REGION, wcsinfo as jwst."""
     from snakewebb import references

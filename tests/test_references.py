@@ -18,7 +18,6 @@ from snakewebb.errors import ReferenceLookupError, SnakewebbError
 from snakewebb.simulate.crds_cache import write_crds_cache
 from test_crds_cache import SPECS, header_of
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pysiaf: cannot check online PRD
 
 CRDS_VARS = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE")
 
