@@ -25,7 +25,10 @@ exposure, learnt from its source and re-expressed here):
   blocks of rows (two halo rows either side so drizzle interpolates pixel
   corners across seams as on the whole image; the result is bit-identical), so
   the pixel map, weights and square roots never exist for the whole image; the
-  context bits of the blocks are merged.
+  context bits of the blocks are merged. drizzle only scans the input pixels
+  inside the region's mapped corners clipped to the output grid, so when the
+  input's edges reach beyond the output (a clip that would differ block by
+  block) the image is drizzled as one block.
   The weight of an input pixel is its inverse read-noise
   variance (``ivm``) or its exposure time (``exptime``), zero where DQ has
   DO_NOT_USE or NON_SCIENCE or any array holds NaN.
@@ -598,6 +601,10 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     blocks = list(_blocks(ny, rows_per_block))
     mapper = _PixelMapper(model.meta.wcs, out_wcs, data.shape, pixmap_step)
     xmin, xmax, ymin, ymax = _drizzle_range(model.meta.wcs, data.shape)
+    if len(blocks) > 1 and not _blocks_are_exact(
+            mapper, blocks, (xmin, xmax, ymin, ymax), out_shape):
+        log.info("input edges reach beyond the output grid: drizzled as one block")
+        blocks = list(_blocks(ny, ny))
     present = [n for n in VARIANCES if _array(model, n) is not None
                and _array(model, n).shape == data.shape]
     for name in VARIANCES:
@@ -725,6 +732,54 @@ def _shared_pass_ok(model, weight_type, rows):
     rn = _array(model, "var_rnoise")[rows]
     used = weight > 0
     return bool(np.all(np.isfinite(rn[used]) & (rn[used] > 0)))
+
+
+def _mapped_corners(mapper, h0, h1, xmin, xmax, ymin, ymax):
+    """Output positions of the corners of an input region, as drizzle's C kernel finds them.
+
+    ``(xmin..xmax, ymin..ymax)`` are pixel indices inside the pixel map of rows
+    ``h0:h1`` (the array given to drizzle). The corners (half a pixel outside the
+    region) are interpolated bilinearly in the pixel map from the 2x2 cell holding
+    them, clamped to the map (so extrapolated at its edges), as drizzle does.
+    """
+    nrows, ncols = h1 - h0, mapper.shape[1]
+    corners = []
+    for xc, yc in ((xmin - 0.5, ymin - 0.5), (xmax + 0.5, ymin - 0.5),
+                   (xmax + 0.5, ymax + 0.5), (xmin - 0.5, ymax + 0.5)):
+        i0 = min(max(int(xc), 0), ncols - 2)  # int() truncates towards zero, as in C
+        j0 = min(max(int(yc), 0), nrows - 2)
+        cell = mapper.rows(h0 + j0, h0 + j0 + 2)[:, i0 : i0 + 2]
+        fx, fy = xc - i0, yc - j0
+        w = np.array([[(1 - fx) * (1 - fy), fx * (1 - fy)], [(1 - fx) * fy, fx * fy]])
+        corners.append((float(np.sum(w * cell[..., 0])), float(np.sum(w * cell[..., 1]))))
+    return np.array(corners)
+
+
+def _blocks_are_exact(mapper, blocks, drange, out_shape):
+    """True when drizzling ``blocks`` one by one gives the whole image's result.
+
+    drizzle's kernel only scans the input pixels inside the quadrilateral of the
+    region's four mapped corners clipped to the output grid (then mapped back).
+    While no quadrilateral (of the whole region or of any block) crosses the
+    output's edges, no clipping happens and the blocks scan exactly the pixels
+    the whole image does. Otherwise the whole image must be drizzled at once.
+    """
+    xmin, xmax, ymin, ymax = drange
+    ny_out, nx_out = out_shape
+    margin = 1e-6
+    regions = [(0, mapper.shape[0], ymin, ymax)]
+    regions += [(h0, h1, max(ymin, r0) - h0, min(ymax, r1 - 1) - h0)
+                for r0, r1, h0, h1 in blocks if max(ymin, r0) <= min(ymax, r1 - 1)]
+    for h0, h1, y0, y1 in regions:
+        if h1 - h0 < 2 or mapper.shape[1] < 2:
+            return False
+        c = _mapped_corners(mapper, h0, h1, xmin, xmax, y0, y1)
+        if not np.all(np.isfinite(c)):
+            return False
+        if (c[:, 0].min() < -0.5 + margin or c[:, 0].max() > nx_out - 0.5 - margin
+                or c[:, 1].min() < -0.5 + margin or c[:, 1].max() > ny_out - 0.5 - margin):
+            return False
+    return True
 
 
 def _drizzle_range(wcs, shape):
