@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 HEADER_KEYWORDS = (
     "TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY",
     "TSOVISIT", "NINTS", "DATE-OBS", "TIME-OBS", "READPATT", "CHANNEL", "MODULE", "BAND",
+    "VISITYPE", "CROWDFLD", "CORONMSK", "NGROUPS", "NOUTPUTS", "LAMP",
 )
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 _CACHE_NAME = "exposure_table.pkl"
 _BLOCK = 2880
 _CARD = 80
@@ -390,7 +391,7 @@ def _finish_table(rows, tso_exp_types):
 
 # ------------------------------------------------------------- reference files
 
-_REFS_CACHE_VERSION = 2
+_REFS_CACHE_VERSION = 4
 
 
 def _refs_cache_file(cache_dir, context):

@@ -61,6 +61,16 @@ _KEYWORDS = {
     "SUBARRAY": "META.SUBARRAY.NAME",
     "DATE-OBS": "META.OBSERVATION.DATE",
     "TIME-OBS": "META.OBSERVATION.TIME",
+    # Selectors real JWST rmaps use besides the above (crds/jwst/specs): TSO, visit
+    # type, crowded field, coronagraph, readout and lamp. Each lookup passes CRDS only
+    # the parkeys its context requires (see _required_parkeys).
+    "TSOVISIT": "META.VISIT.TSOVISIT",
+    "VISITYPE": "META.VISIT.TYPE",
+    "CROWDFLD": "META.VISIT.CROWDED_FIELD",
+    "CORONMSK": "META.INSTRUMENT.CORONAGRAPH",
+    "NGROUPS": "META.EXPOSURE.NGROUPS",
+    "NOUTPUTS": "META.EXPOSURE.NOUTPUTS",
+    "LAMP": "META.INSTRUMENT.LAMP_STATE",
 }
 _PATHS = {path: kw for kw, path in _KEYWORDS.items()}
 # Spellings accepted as column names / dict keys besides the FITS keyword and path.
@@ -139,6 +149,7 @@ def _forget_crds_state():
     import sys
 
     _lookup.cache_clear()
+    _required_parkeys.cache_clear()
     if "crds" not in sys.modules:
         return
     from crds.core import config, utils
@@ -202,6 +213,13 @@ def _from_datamodel(model):
         "SUBARRAY": lambda: meta.subarray.name,
         "DATE-OBS": lambda: meta.observation.date,
         "TIME-OBS": lambda: meta.observation.time,
+        "TSOVISIT": lambda: meta.visit.tsovisit,
+        "VISITYPE": lambda: meta.visit.type,
+        "CROWDFLD": lambda: meta.visit.crowded_field,
+        "CORONMSK": lambda: meta.instrument.coronagraph,
+        "NGROUPS": lambda: meta.exposure.ngroups,
+        "NOUTPUTS": lambda: meta.exposure.noutputs,
+        "LAMP": lambda: meta.instrument.lamp_state,
     }
     found = {}
     for kw, get in getters.items():
@@ -277,6 +295,41 @@ def _lookup(crds_path, context, params, reftypes):
     return tuple((t, str(answer.get(t, "NOT FOUND not returned by CRDS"))) for t in reftypes)
 
 
+_ALWAYS = frozenset({"META.TELESCOPE", "META.INSTRUMENT.NAME"})
+
+
+@lru_cache(maxsize=256)
+def _required_parkeys(crds_path, context, instrument, reftypes):
+    """Parkeys the rmaps of ``reftypes`` select on for ``instrument`` under ``context``.
+
+    None when the mappings cannot say (unknown instrument): then every known
+    parameter is passed and CRDS itself reports what is wrong.
+    """
+    from crds.core import rmap
+
+    try:
+        imap = rmap.get_cached_mapping(context).get_imap(str(instrument).lower())
+    except Exception:  # noqa: BLE001 - the lookup itself gives the user-facing error
+        return None
+    keys = set(_ALWAYS)
+    for reftype in reftypes:
+        try:
+            keys.update(imap.get_rmap(reftype).get_required_parkeys())
+        except Exception:  # noqa: BLE001 - N/A or unknown type: selects on nothing
+            continue
+    return frozenset(k.upper() for k in keys)
+
+
+def _restrict(crds_path, context, match, reftypes):
+    """``match`` (sorted items) without the parameters the context does not select on,
+    so that keywords no rmap uses never split lookups into more groups."""
+    instrument = dict(match).get("META.INSTRUMENT.NAME")
+    required = _required_parkeys(crds_path, context, instrument, reftypes) if instrument else None
+    if required is None:
+        return match
+    return tuple((key, value) for key, value in match if key in required)
+
+
 def _resolve(crds_path, context, params, reftypes, exposure):
     """Absolute cache paths (None for N/A) or ReferenceLookupError naming the type."""
     from crds.core import config
@@ -350,9 +403,11 @@ def best_references(header, reftypes=ALL_REFTYPES, *, context=None, exposure=Non
         reftypes = (reftypes,)
     reftypes = tuple(t.lower() for t in reftypes)
     context = _context_in_use(context)
+    crds_path = os.environ["CRDS_PATH"]
     params = tuple(sorted(matching_parameters(header).items()))
+    params = _restrict(crds_path, context, params, reftypes)
     exposure = exposure or "exposure"
-    return _resolve(os.environ["CRDS_PATH"], context, params, reftypes, exposure)
+    return _resolve(crds_path, context, params, reftypes, exposure)
 
 
 # A quoted date-time in a mapping file: the USEAFTER keys of the rmaps' UseAfter selectors.
@@ -478,6 +533,7 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
             answer = by_key.get(key)
             if answer is None:
                 match = tuple(sorted(matching_parameters(dict(zip(usable, key))).items()))
+                match = _restrict(crds_path, context, match, reftypes)
                 instrument = dict(match).get("META.INSTRUMENT.NAME")
                 if instrument not in breaks:
                     breaks[instrument] = (useafter_dates(context, instrument, reftypes)

@@ -187,7 +187,9 @@ def test_best_references_table_one_crds_call_per_parameter_set(cache, monkeypatc
     start = time.perf_counter()
     refs = references.best_references_table(table)
     elapsed = time.perf_counter() - start
-    assert len(calls) == len(SPECS)
+    # one call per parameter set the rmaps select on: NRCA1 FULL and NRCA1 SUB640 differ
+    # only by SUBARRAY, which no NIRCam rmap of this cache selects on, and share one
+    assert len(calls) == len(SPECS) - 1
     assert elapsed < 5.0, elapsed
     assert list(refs.columns) == list(references.ALL_REFTYPES)
     assert list(refs.index) == list(table.index)
@@ -224,8 +226,6 @@ LATER_USEAFTERS = ("2023-03-01 00:00:00", "2023-06-15 08:30:00", "2024-01-01 00:
 
 def _add_useafters(rmap_path, reference_dir):
     """Give every UseAfter block of ``rmap_path`` the LATER_USEAFTERS dates, new files each."""
-    from crds.core import utils
-
     lines, serial = [], 9000
     for line in rmap_path.read_text().splitlines(True):
         lines.append(line)
@@ -238,10 +238,15 @@ def _add_useafters(rmap_path, reference_dir):
                 new = f"{stem.rsplit('_', 1)[0]}_{serial}{ext}"
                 shutil.copyfile(reference_dir / name, reference_dir / new)
                 lines.append(f"{indent}'{date}' : '{new}',\n")
-    text = "".join(lines)
+    rmap_path.write_text(_with_checksum("".join(lines)))
+
+
+def _with_checksum(text):
+    """Mapping text with its sha1sum recomputed the way crds checks it."""
+    from crds.core import utils
+
     body = "".join(line for line in text.splitlines(True) if "sha1sum" not in line)
-    text = re.sub(r"'sha1sum' : '[0-9a-f]+'", f"'sha1sum' : '{utils.str_checksum(body)}'", text)
-    rmap_path.write_text(text)
+    return re.sub(r"'sha1sum' : '[0-9a-f]+'", f"'sha1sum' : '{utils.str_checksum(body)}'", text)
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +325,56 @@ def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache
     assert len(set(nrca1["flat"])) == 4 and len(set(nrca1["photom"])) == 4
     # NIRCam: one call per parameter set and interval (4 intervals have dates far from
     # every USEAFTER date) plus one per distinct date within 2 s of one (11 of them);
-    # MIRI (one USEAFTER date, none near it): one call.
-    n_nircam = len(nircam) - 1
+    # MIRI (one USEAFTER date, none near it): one call. NRCA1 FULL and SUB640 count once:
+    # they differ only by SUBARRAY, which no NIRCam rmap selects on.
+    n_nircam = len({(s.detector, s.filter, s.pupil) for s in nircam}) - 1
     assert n_grouped == n_nircam * (4 + 11) + 1
+
+
+# Real JWST rmaps also select on keywords our simulated ones do not (crds/jwst/specs:
+# TSOVISIT, VISITYPE, CROWDFLD, CORONMSK, NGROUPS, ...). A copied cache whose NIRCam FLAT
+# rmap tells TSO from non-TSO exposures shows the lookup passes them on.
+@pytest.fixture(scope="module")
+def tso_cache(cache, tmp_path_factory):
+    root = tmp_path_factory.mktemp("crds_tso") / "crds"
+    shutil.copytree(cache, root)
+    rmap = root / "mappings" / "jwst" / "jwst_nircam_flat_0001.rmap"
+    nircam = root / "references" / "jwst" / "nircam"
+    shutil.copyfile(nircam / "jwst_nircam_flat_0001.fits", nircam / "jwst_nircam_flat_9101.fits")
+    text = rmap.read_text().replace(
+        "'META.INSTRUMENT.PUPIL'), (", "'META.INSTRUMENT.PUPIL', 'META.VISIT.TSOVISIT'), (")
+    text = re.sub(r"^(\s+\('[^)]*)\) : UseAfter", r"\1, 'F') : UseAfter", text, flags=re.M)
+    text = text.replace("selector = Match({\n", "selector = Match({\n"
+                        "    ('NRC_IMAGE|NRC_TSIMAGE', 'NRCA1', 'F150W', 'CLEAR', 'T') : UseAfter({\n"
+                        "        '2022-01-01 00:00:00' : 'jwst_nircam_flat_9101.fits',\n"
+                        "    }),\n")
+    rmap.write_text(_with_checksum(text))
+    return root
+
+
+def test_lookups_pass_on_the_selectors_real_rmaps_use(tso_cache, monkeypatch):
+    import crds
+
+    references.configure_crds(tso_cache, context="jwst_0001.pmap")
+    references._lookup.cache_clear()
+    spec = SPECS[0]
+    assert (spec.detector, spec.filter) == ("NRCA1", "F150W")
+    plain = {**header_of(spec), "TSOVISIT": False}
+    tso = {**header_of(spec), "TSOVISIT": True}
+    assert references.best_references(plain, ("flat",))["flat"].endswith("_flat_0001.fits")
+    assert references.best_references(tso, ("flat",))["flat"].endswith("_flat_9101.fits")
+
+    calls = []
+    real = crds.getrecommendations
+    monkeypatch.setattr(crds, "getrecommendations",
+                        lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    references._lookup.cache_clear()
+    rows = [{"instrument": spec.instrument, "detector": spec.detector,
+             "exp_type": spec.exp_type, "filter": spec.filter, "pupil": spec.pupil,
+             "date_obs": spec.date_obs, "tsovisit": i % 2 == 1, "ngroups": 2 + i}
+            for i in range(6)]
+    table = references.best_references_table(pd.DataFrame(rows), reftypes=("flat",))
+    assert [f.rsplit("_", 1)[1] for f in table["flat"]] == ["0001.fits", "9101.fits"] * 3
+    # NGROUPS differs on every row, but no rmap of this context selects on it
+    assert len(calls) == 2
+    assert all("META.EXPOSURE.NGROUPS" not in c for c in calls)
