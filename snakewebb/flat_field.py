@@ -20,6 +20,8 @@ from stdatamodels.jwst.datamodels import dqflags
 
 __all__ = [
     "FlatShapeError",
+    "FlatTooSmallError",
+    "dq_from_definitions",
     "subarray_box",
     "flat_window",
     "flat_for_science",
@@ -45,27 +47,38 @@ class FlatShapeError(ValueError):
     """The flat cannot be matched to the science array."""
 
 
+class FlatTooSmallError(FlatShapeError):
+    """The flat array is smaller than the science one (the official step skips then)."""
+
+
 def subarray_box(model, *, reference=False):
     """Return the 0-based ``(ystart, xstart, ysize, xsize)`` a model covers on the detector.
 
     Sizes come from the array itself (as the official step does when the
-    SUBSIZE keywords disagree with it). A reference lacking its corner
-    keywords is taken as full frame if its shape is the detector's.
+    SUBSIZE keywords disagree with it). A model lacking its corner keywords
+    is taken as full frame if its shape is the detector's, and is an error
+    otherwise. A reference of full-frame shape lacking any of SUBSTRT1/2,
+    SUBSIZE1/2 is full frame whatever corner it states (as in the official
+    step); one of another shape with corners but no sizes is placed at its
+    corners (the official step refuses it; the science data need only corners).
     """
     sub = model.meta.subarray
-    shape = model.data.shape[-2:]
-    if None in (sub.xstart, sub.ystart):
-        instrument = (model.meta.instrument.name or "").upper()
-        full = _FULL_FRAME.get(instrument, _FULL_FRAME_DEFAULT)
-        if tuple(shape) != full:
-            kind = "reference" if reference else "science"
+    shape = tuple(model.data.shape[-2:])
+    kind = "reference" if reference else "science"
+    instrument = (model.meta.instrument.name or "").upper()
+    full = _FULL_FRAME.get(instrument, _FULL_FRAME_DEFAULT)
+    sizes_missing = None in (sub.xsize, sub.ysize)
+    if None in (sub.xstart, sub.ystart) or (reference and sizes_missing and shape == full):
+        if shape != full:
             raise FlatShapeError(
                 f"{kind} array {shape[0]}x{shape[1]} has no SUBSTRT1/SUBSTRT2 "
                 "and is not full frame"
             )
         return 0, 0, shape[0], shape[1]
     if sub.xstart < 1 or sub.ystart < 1:
-        raise FlatShapeError(f"invalid subarray corner SUBSTRT1={sub.xstart} SUBSTRT2={sub.ystart}")
+        raise FlatShapeError(
+            f"invalid {kind} subarray corner SUBSTRT1={sub.xstart} SUBSTRT2={sub.ystart}"
+        )
     return sub.ystart - 1, sub.xstart - 1, shape[0], shape[1]
 
 
@@ -74,9 +87,18 @@ def flat_window(science, flat):
 
     Raises
     ------
+    FlatTooSmallError
+        When the flat array is smaller than the science image on either axis
+        (the official step skips the correction then).
     FlatShapeError
         When the science footprint is not inside the flat.
     """
+    sny, snx = science.data.shape[-2:]
+    fny, fnx = flat.data.shape[-2:]
+    if snx > fnx or sny > fny:
+        raise FlatTooSmallError(
+            f"flat array {fnx}x{fny} is smaller than the science array {snx}x{sny}"
+        )
     sy, sx, sny, snx = subarray_box(science)
     fy, fx, fny, fnx = subarray_box(flat, reference=True)
     y0, x0 = sy - fy, sx - fx
@@ -86,6 +108,38 @@ def flat_window(science, flat):
             f"flat {fnx}x{fny} at ({fx + 1},{fy + 1})"
         )
     return slice(y0, y0 + sny), slice(x0, x0 + snx)
+
+
+def dq_from_definitions(dq, definitions):
+    """Translate a reference DQ array from its own bit planes to the standard JWST flags.
+
+    Parameters
+    ----------
+    dq : ndarray
+        DQ values as stored in the reference.
+    definitions : iterable of (value, name) or None
+        The reference's DQ_DEF rows: the bit-plane value and the flag name it
+        stands for. Names that are not standard JWST pixel flags are dropped
+        (with their planes); bits no row describes are dropped too. None or
+        no rows: ``dq`` is returned as it is (the official models do the same).
+
+    Returns
+    -------
+    ndarray
+        A new array (or ``dq`` itself when there are no definitions).
+    """
+    rows = [] if definitions is None else list(definitions)
+    if not rows:
+        return dq
+    dq = np.asarray(dq)
+    out = np.zeros(dq.shape, dtype=dq.dtype)
+    for value, name in rows:
+        flag = dqflags.pixel.get(str(name).strip())
+        if flag is None:
+            log.debug("DQ_DEF name %r is not a JWST pixel flag; ignored", name)
+            continue
+        out[np.bitwise_and(dq, value) != 0] |= flag
+    return out
 
 
 def _has_err(flat):

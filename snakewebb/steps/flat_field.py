@@ -24,13 +24,35 @@ class _Node:
         self.__dict__.update(fields)
 
 
+class _TranslatedDQ:
+    """A reference DQ read by window, its bit planes translated through DQ_DEF."""
+
+    def __init__(self, section, definitions):
+        self._section = section
+        self._definitions = definitions
+
+    def __getitem__(self, key):
+        return algorithm.dq_from_definitions(self._section[key], self._definitions)
+
+
+def _dq_definitions(hdul):
+    """(value, name) rows of the DQ_DEF table, or None without one."""
+    if "DQ_DEF" not in hdul:
+        return None
+    table = hdul["DQ_DEF"].data
+    if table is None or len(table) == 0:
+        return None
+    return [(int(value), str(name)) for value, name in zip(table["VALUE"], table["NAME"])]
+
+
 @contextmanager
 def _open_flat(path, *, exposure):
     """A FLAT reference as a light read-only model whose arrays are read by window.
 
     SCI/DQ/ERR are FITS sections: :func:`snakewebb.flat_field.apply_flat`
     reads only the science footprint, a row block at a time, never the whole
-    reference. A missing DQ or ERR extension is None (zeros).
+    reference. A missing DQ or ERR extension is None (zeros). With a DQ_DEF
+    table, DQ values are translated to the standard flags as they are read.
     """
     path = Path(path)
     if not path.is_file():
@@ -50,6 +72,11 @@ def _open_flat(path, *, exposure):
                                xsize=head.get("SUBSIZE1"), ysize=head.get("SUBSIZE2")),
             )
             dq = hdul["DQ"].section if "DQ" in hdul else None
+            definitions = _dq_definitions(hdul)
+            if dq is not None and definitions:
+                # as the official FLAT model does on opening: reference bit
+                # planes mapped to the standard flags, undefined bits dropped
+                dq = _TranslatedDQ(dq, definitions)
             err = hdul["ERR"].section if "ERR" in hdul else None
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ExposureError(
@@ -92,7 +119,10 @@ def run_flat_field(model, refs, *, exposure, copy=True):
     Raises
     ------
     ExposureError
-        FLAT missing from the cache or unreadable, or not covering the science subarray.
+        FLAT missing from the cache or unreadable, or not covering the science
+        subarray. A flat array smaller than the science one is not an error:
+        as in the official step, the correction is skipped (SKIPPED, with the
+        FLAT recorded) and a warning logged.
     """
     if "flat" not in refs:
         raise ExposureError(exposure, "no FLAT reference was looked up")
@@ -109,6 +139,12 @@ def run_flat_field(model, refs, *, exposure, copy=True):
             # in place on ``out`` (already a copy when asked for); the flat is read
             # block by block within the science footprint as the arithmetic goes
             algorithm.apply_flat(out, flat, copy=False)
+        except algorithm.FlatTooSmallError as exc:
+            # what the official step does: a warning, no correction, SKIPPED
+            log.warning("%s: FLAT %s: %s; flat_field skipped", exposure, Path(path).name, exc)
+            provenance.record_reference(out, "flat", path)
+            provenance.mark_step(out, "flat_field", provenance.SKIPPED)
+            return out
         except algorithm.FlatShapeError as exc:
             raise ExposureError(exposure, f"FLAT {Path(path).name}: {exc}") from exc
         except (OSError, ValueError, TypeError) as exc:
