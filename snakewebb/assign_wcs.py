@@ -317,7 +317,9 @@ def imaging_wcs(model, distortion, filteroffset=None, *, copy_distortion=True):
     UnsupportedModeError
         For a non-imaging EXP_TYPE.
     ValueError
-        For missing pointing keywords or an ambiguous filter offset.
+        For missing or non-finite pointing keywords (a NaN would give a WCS
+        that maps every pixel to NaN), a non-finite VA_SCALE, or an ambiguous
+        filter offset.
     """
     meta = model.meta
     _check_exp_type(meta)
@@ -325,6 +327,13 @@ def imaging_wcs(model, distortion, filteroffset=None, *, copy_distortion=True):
     missing = [kw for attr, kw in POINTING_KEYWORDS.items() if getattr(wcsinfo, attr) is None]
     if missing:
         raise ValueError(f"missing pointing keyword(s) {', '.join(missing)}")
+    bad = [kw for attr, kw in POINTING_KEYWORDS.items()
+           if not np.isfinite(float(getattr(wcsinfo, attr)))]
+    if bad:
+        raise ValueError(f"non-finite pointing keyword(s) {', '.join(bad)}")
+    va_scale = meta.velocity_aberration.scale_factor
+    if va_scale is not None and not np.isfinite(float(va_scale)):
+        raise ValueError(f"VA_SCALE is not finite: {va_scale}")
 
     rows = getattr(filteroffset, "filters", filteroffset)
     offset = filter_offset(

@@ -45,6 +45,15 @@ CASES = {
             "CLEAR", "F150W", None),
     "fgs": ("FGS", "FGS", "FGS_IMAGE", "GUIDER1", "FGS1_FULL", "FGS1_FULL",
             None, None, None),
+    # subarrays not starting at pixel (1, 1), one per instrument
+    "nrc_sub400p": ("NIRCAM", "NIRCam", "NRC_IMAGE", "NRCBLONG", "NRCB5_SUB400P", "NRCB5_FULL",
+                    "F444W", "CLEAR", None),
+    "mir_brightsky": ("MIRI", "MIRI", "MIR_IMAGE", "MIRIMAGE", "MIRIM_BRIGHTSKY", "MIRIM_FULL",
+                      "F770W", None, None),
+    "nis_sub": ("NIRISS", "NIRISS", "NIS_IMAGE", "NIS", "NIS_SUB64", "NIS_CEN",
+                "CLEAR", "F150W", None),
+    "fgs_sub": ("FGS", "FGS", "FGS_IMAGE", "GUIDER1", "FGS1_SUB128CNTR", "FGS1_FULL",
+                None, None, None),
     # the same detectors with a bounding box carried by the DISTORTION reference
     "nrc_refbox": ("NIRCAM", "NIRCam", "NRC_IMAGE", "NRCA1", "NRCA1_FULL", "NRCA1_FULL",
                    "F200W", "CLEAR", None),
@@ -58,6 +67,7 @@ CASES = {
 REF_BBOX = {
     "mir_full": ((3.5, 1027.5), (-0.5, 1023.5)),
     "mir_tso": ((3.5, 1027.5), (-0.5, 1023.5)),
+    "mir_brightsky": ((3.5, 1027.5), (-0.5, 1023.5)),
     "nrc_refbox": ((3.5, 2043.5), (3.5, 2043.5)),
     "fgs_refbox": ((3.5, 2043.5), (3.5, 2043.5)),
 }
@@ -297,7 +307,8 @@ def test_imaging_wcs_accepts_open_reference_models():
     np.testing.assert_array_equal(a(x, y), b(x, y))
 
 
-@pytest.mark.parametrize("case", ["nrc_sub", "nrc_tso", "mir_tso"])
+@pytest.mark.parametrize("case", ["nrc_sub", "nrc_tso", "mir_tso", "nrc_sub400p", "mir_brightsky",
+                                  "nis_sub", "fgs_sub"])
 def test_subarray_is_full_frame_shifted_and_boxed(case):
     model = make_exposure(case)
     dist = case_distortion(case)

@@ -27,6 +27,7 @@ from tests.test_assign_wcs import (
     FILTER_ROWS,
     _reference_meta,
     assert_wcs_parity,
+    bbox_grid,
     case_distortion,
     make_exposure,
     official_assign_wcs,
@@ -310,3 +311,174 @@ def test_flat_dq_translation_reads_only_the_window(tmp_path):
     assert whole[0, 1] == NO_FLAT_FIELD and whole[0, 8] == dqflags.pixel["HOT"]
     assert whole[0, 2] == 0  # plane 2 is not defined: dropped
     assert flat_field.dq_from_definitions(dq, None) is dq
+
+
+# ---------------------------------------------------------------------------
+# ASSIGN_WCS
+# ---------------------------------------------------------------------------
+
+from tests.test_assign_wcs import reffiles  # noqa: E402,F401  (module fixture: the references)
+
+POINTINGS = {
+    "ra-just-below-360": (359.9999, 12.3),
+    "ra-just-above-0": (0.00005, -41.0),
+    "ra-exactly-0": (0.0, 0.0),
+    "dec-near-north-pole": (201.7, 89.995),
+    "dec-near-south-pole": (84.2, -89.9993),
+    "pole-and-ra-wrap": (359.99999, -89.98),
+}
+
+
+def _official(model, refs):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Failed to achieve requested SIP")
+        return official_assign_wcs(model, refs)
+
+
+def _pointing_pair(reffiles, case, pointing):  # noqa: F811
+    ra, dec = POINTINGS[pointing]
+    model = make_exposure(case, ra=ra, dec=dec, roll=291.4)
+    refs = reffiles[case]
+    return run_assign_wcs(model, refs, exposure=case), _official(model, refs)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("pointing", sorted(POINTINGS))
+@pytest.mark.parametrize("case", ["nrc_full", "mir_brightsky", "nis_sub", "fgs"])
+def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):  # noqa: F811
+    ours, theirs = _pointing_pair(reffiles, case, pointing)
+    if "pole" not in pointing:
+        # world coordinates, the inverse, S_REGION (string-equal) and every SIP keyword
+        assert_wcs_parity(ours, theirs)
+    else:
+        # the same without the SIP coefficients, which differ near the poles (below)
+        w_o, w_t = ours.meta.wcs, theirs.meta.wcs
+        x, y = bbox_grid(w_t, 64)
+        ra_o, dec_o = w_o(x, y)
+        ra_t, dec_t = w_t(x, y)
+        np.testing.assert_array_equal(ra_o, ra_t)
+        np.testing.assert_array_equal(dec_o, dec_t)
+        xi_o, yi_o = w_o.invert(ra_t, dec_t, with_bounding_box=False)
+        xi_t, yi_t = w_t.invert(ra_t, dec_t, with_bounding_box=False)
+        np.testing.assert_allclose(xi_o, xi_t, rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(yi_o, yi_t, rtol=1e-7, atol=1e-7)
+        assert ours.meta.wcsinfo.s_region == theirs.meta.wcsinfo.s_region
+        for key in ("crval1", "crval2", "crpix1", "crpix2", "cd1_1", "cd1_2", "cd2_1", "cd2_2"):
+            assert ours.meta.wcsinfo.instance[key] == pytest.approx(
+                theirs.meta.wcsinfo.instance[key], rel=1e-12, abs=0), key
+    region = [float(v) for v in ours.meta.wcsinfo.s_region.split()[2:]]
+    assert all(0 <= v < 360 for v in region[::2])
+
+
+@pytest.mark.xfail(strict=True, reason="known difference, reported: 0.0007 deg from the south "
+                   "pole the SIP coefficients agree with gwcs' fit to ~4e-11 relative only, "
+                   "not to the 1e-12 they reach elsewhere (cause not found yet)")
+def test_sip_keywords_near_the_pole_match_jwst_exactly(reffiles):  # noqa: F811
+    assert_wcs_parity(*_pointing_pair(reffiles, "nrc_full", "dec-near-south-pole"))
+
+
+def test_s_region_formats_ra_wrap_like_jwst():
+    # corners that fall on both sides of RA = 0: RA written in [0, 360) with 9 decimals
+    from stcal.alignment.util import compute_s_region_imaging
+
+    from snakewebb import assign_wcs as aw
+
+    for ra in (359.99, 0.01, 359.9999999999, 1e-12):
+        model = make_exposure("nrc_full", ra=ra, dec=3.0)
+        wcs = aw.imaging_wcs(model, case_distortion("nrc_full"), FILTER_ROWS["NIRCAM"])
+        expect = compute_s_region_imaging(wcs, shape=model.data.shape, center=False)
+        assert aw.s_region(wcs) == expect
+
+
+def test_va_scale_missing_is_no_correction_like_jwst(reffiles):  # noqa: F811
+    model = make_exposure("nrc_sub400p", va_scale=None)
+    theirs = _official(model, reffiles["nrc_sub400p"])
+    ours = run_assign_wcs(model, reffiles["nrc_sub400p"], exposure="e")
+    assert_wcs_parity(ours, theirs)
+    x, y = np.array([3.0, 200.0]), np.array([7.0, 390.0])
+    t = ours.meta.wcs.get_transform("v2v3", "v2v3vacorr")
+    np.testing.assert_array_equal(t(x, y), (x, y))
+
+
+@pytest.mark.parametrize("case,filt,pupil", [
+    ("nrc_full", "F090W", "CLEAR"),   # filter not in the table
+    ("nrc_full", "F200W", "WLP8"),    # filter listed, but not with this pupil
+    ("nis", "CLEAR", "F090W"),
+    ("mir_full", "F2550W", None),     # MIRI: matched on FILTER only
+    ("mir_brightsky", "F1500W", None),  # MIRI: a listed filter on a subarray
+])
+def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, pupil):  # noqa: F811
+    model = make_exposure(case)
+    model.meta.instrument.filter = filt
+    model.meta.instrument.pupil = pupil
+    theirs = _official(model, reffiles[case])
+    ours = run_assign_wcs(model, reffiles[case], exposure="e")
+    assert_wcs_parity(ours, theirs)
+
+
+def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
+    # the same NIRCam distortion, stored with and without a bounding box, for a
+    # full-frame and a subarray exposure: boxes and coordinates as jwst's
+    for case, bbox in (("nrc_full", None), ("nrc_full", ((7.5, 2040.5), (3.5, 2043.5))),
+                       ("nrc_sub", ((7.5, 2040.5), (3.5, 2043.5)))):
+        spec = CASES[case]
+        transform = case_distortion(case)
+        if bbox is not None:
+            from astropy.modeling import bind_bounding_box
+
+            bind_bounding_box(transform, bbox, order="F")
+        dist = datamodels.DistortionModel(model=transform, input_units=u.pix,
+                                          output_units=u.arcsec)
+        _reference_meta(dist, spec)
+        dpath = tmp_path / f"{case}_{bbox is None}_distortion.asdf"
+        dist.save(dpath)
+        fo = datamodels.FilteroffsetModel(filters=FILTER_ROWS["NIRCAM"], instrument="NIRCAM")
+        _reference_meta(fo, spec)
+        fpath = tmp_path / f"{case}_{bbox is None}_filteroffset.asdf"
+        fo.save(fpath)
+        refs = {"distortion": str(dpath), "filteroffset": str(fpath)}
+        model = make_exposure(case)
+        ours = run_assign_wcs(model, refs, exposure="e")
+        assert_wcs_parity(ours, _official(model, refs))
+        if case == "nrc_full" and bbox is not None:
+            assert ours.meta.wcs.bounding_box.bounding_box(order="F") == bbox
+
+
+@pytest.mark.parametrize("attr,value", [
+    ("roll_ref", None), ("ra_ref", None), ("dec_ref", None), ("v2_ref", None),
+    ("roll_ref", np.nan), ("ra_ref", np.nan), ("dec_ref", np.nan), ("v3_ref", np.nan),
+    ("ra_ref", np.inf),
+])
+def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):  # noqa: F811
+    model = make_exposure("nrc_full")
+    setattr(model.meta.wcsinfo, attr, value)
+    # jwst fails too: a TypeError building the sky rotation (None), or (NaN/inf) a
+    # WCS mapping every pixel to NaN on which its SIP fit dies with UnboundLocalError
+    with warnings.catch_warnings(), pytest.raises((TypeError, UnboundLocalError)):
+        warnings.simplefilter("ignore")
+        _official(model, reffiles["nrc_full"])
+    with pytest.raises(ExposureError, match=rf"^jw01: .*{attr.upper()}") as err:
+        run_assign_wcs(model, reffiles["nrc_full"], exposure="jw01")
+    assert "\n" not in str(err.value)
+    assert model.meta.cal_step.assign_wcs is None
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 0.0, -1.0])
+def test_bad_va_scale_is_a_one_line_error(reffiles, value):  # noqa: F811
+    model = make_exposure("nrc_full", va_scale=value)
+    with pytest.raises(ExposureError, match=r"^jw01: VA_SCALE"):
+        run_assign_wcs(model, reffiles["nrc_full"], exposure="jw01")
+
+
+@pytest.mark.parametrize("instrument,exp_type,pupil", [
+    ("NIRCAM", "NRC_WFSS", "GRISMR"), ("NIRCAM", "NRC_TSGRISM", "GRISMR"),
+    ("NIRCAM", "NRC_CORON", "MASKRND"), ("NIRISS", "NIS_WFSS", "F150W"),
+    ("MIRI", "MIR_LRS-FIXEDSLIT", None),
+])
+def test_grism_and_other_non_imaging_modes_are_refused(reffiles, instrument, exp_type, pupil):  # noqa: F811
+    case = {"NIRCAM": "nrc_full", "NIRISS": "nis", "MIRI": "mir_full"}[instrument]
+    model = make_exposure(case)
+    model.meta.exposure.type = exp_type
+    model.meta.instrument.pupil = pupil
+    with pytest.raises(ExposureError, match=rf"^jw01: EXP_TYPE {exp_type} is not supported"):
+        run_assign_wcs(model, reffiles[case], exposure="jw01")

@@ -3,6 +3,7 @@
 import logging
 
 import asdf
+import numpy as np
 
 from snakewebb import assign_wcs as algorithm
 from snakewebb import modes
@@ -66,8 +67,12 @@ def _check_exposure(model, exposure):
     ]
     if missing:
         raise ExposureError(exposure, f"missing pointing keyword(s) {', '.join(missing)}")
+    bad = [kw for attr, kw in algorithm.POINTING_KEYWORDS.items()
+           if not np.isfinite(float(getattr(wcsinfo, attr)))]
+    if bad:
+        raise ExposureError(exposure, f"pointing keyword(s) {', '.join(bad)} not finite")
     va_scale = model.meta.velocity_aberration.scale_factor
-    if va_scale is not None and not va_scale > 0:
+    if va_scale is not None and not (va_scale > 0 and np.isfinite(va_scale)):
         raise ExposureError(exposure, f"VA_SCALE must be positive, got {va_scale}")
     sub = model.meta.subarray
     is_sub = (sub.xstart not in (None, 1)) or (sub.ystart not in (None, 1))
@@ -108,7 +113,7 @@ def run_assign_wcs(model, refs, *, exposure, sip=True, copy=True):
     Raises
     ------
     ExposureError
-        Unsupported EXP_TYPE, missing pointing keywords, no or unreadable
+        Unsupported EXP_TYPE, missing or non-finite pointing keywords or VA_SCALE, no or unreadable
         DISTORTION reference, inconsistent subarray keywords.
     """
     _check_exposure(model, exposure)
