@@ -412,13 +412,16 @@ def exposure_truth(spec, wcs, catalog, shape, margin=20):
     # a linear first guess from the array centre, then Newton does the rest
     xc, yc = (nx - 1) / 2.0, (ny - 1) / 2.0
     ra_c, dec_c = wcs(xc, yc)
-    cosd = math.cos(math.radians(float(dec_c)))
-    # keep sources within the array's circumscribed circle (cheap pre-selection)
+    # keep sources within the array's circumscribed circle (cheap pre-selection); the
+    # haversine separation holds across RA 0/360 and at the poles
     scale = float(wcs.pixel_scale(xc, yc))
     half = math.hypot(nx, ny) / 2.0 * scale + margin * scale
-    dra = (np.asarray(catalog["ra"]) - ra_c) * cosd * 3600.0
-    ddec = (np.asarray(catalog["dec"]) - dec_c) * 3600.0
-    near = np.hypot(dra, ddec) < half
+    ra, dec = np.radians(np.asarray(catalog["ra"])), np.radians(np.asarray(catalog["dec"]))
+    ra0, dec0 = math.radians(float(ra_c)), math.radians(float(dec_c))
+    hav = (np.sin((dec - dec0) / 2) ** 2
+           + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2) ** 2)
+    separation = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))) * 3600.0
+    near = separation < half
     sub = catalog[near]
     if len(sub) == 0:
         out = Table(sub)
