@@ -400,6 +400,11 @@ def make_truth_catalog(specs, seed=0, *, n_per_field=2500):
     return table
 
 
+def _wrap_degrees(angle):
+    """An angle difference in degrees, wrapped to [-180, 180)."""
+    return (angle + 180.0) % 360.0 - 180.0
+
+
 def exposure_truth(spec, wcs, catalog, shape, margin=20):
     """Catalogue sources that fall on the exposure, with their pixel positions.
 
@@ -422,6 +427,10 @@ def exposure_truth(spec, wcs, catalog, shape, margin=20):
            + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2) ** 2)
     separation = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))) * 3600.0
     near = separation < half
+    # local offsets (arcsec) for the linear first guess, RA differences wrapped to ±180°
+    cosd = math.cos(dec0)
+    dra = _wrap_degrees(np.asarray(catalog["ra"]) - ra_c) * cosd * 3600.0
+    ddec = (np.asarray(catalog["dec"]) - dec_c) * 3600.0
     sub = catalog[near]
     if len(sub) == 0:
         out = Table(sub)
@@ -434,7 +443,8 @@ def exposure_truth(spec, wcs, catalog, shape, margin=20):
     h = 1.0
     r1, d1 = wcs(xc + h, yc)
     r2, d2 = wcs(xc, yc + h)
-    jac = np.array([[(r1 - ra_c) * cosd, (r2 - ra_c) * cosd], [d1 - dec_c, d2 - dec_c]]) * 3600
+    jac = np.array([[_wrap_degrees(r1 - ra_c) * cosd, _wrap_degrees(r2 - ra_c) * cosd],
+                    [d1 - dec_c, d2 - dec_c]]) * 3600
     inv = np.linalg.inv(jac)
     off = np.vstack([dra[near], ddec[near]])
     guess = inv @ off
