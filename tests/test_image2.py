@@ -131,7 +131,8 @@ def _edit_header(path, **cards):
 @pytest.mark.parametrize("case,message", [
     ("missing EXP_TYPE", r"keyword EXP_TYPE missing"),
     ("spectroscopic", r"EXP_TYPE NRC_WFSS is not a supported imaging mode"),
-    ("flat too small", r"FLAT small_flat.fits: science subarray"),
+    # (a flat smaller than the data is SKIPPED, as jwst does: test_reference_variants_flat_wcs)
+    ("flat elsewhere", r"FLAT other_flat.fits: .*not inside"),
     ("reference missing", r"PHOTOM reference jwst_nircam_photom_0001.fits not found"),
     ("background missing", r"background member nowhere_rate.fits not found"),
     ("input missing", r"input .* not found"),
@@ -142,10 +143,9 @@ def test_bad_input_one_line_error_no_output_input_untouched(tmp_path, refs, case
     backgrounds = ()
     if case == "spectroscopic":
         _edit_header(rate, EXP_TYPE="NRC_WFSS")
-    elif case == "flat too small":
-        small = flat_model("NIRCAM", (10, 10))
-        small.save(tmp_path / "small_flat.fits")
-        refs = dict(refs, flat=str(tmp_path / "small_flat.fits"))
+    elif case == "flat elsewhere":  # a subarray flat of the science's size, elsewhere
+        flat_model("NIRCAM", (16, 20), corner=(500, 500)).save(tmp_path / "other_flat.fits")
+        refs = dict(refs, flat=str(tmp_path / "other_flat.fits"))
     elif case == "reference missing":
         (tmp_path / "jwst_nircam_photom_0001.fits").unlink()
     elif case == "background missing":
