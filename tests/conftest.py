@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import oracle`
 
-from oracle import crds_environment  # noqa: E402
+from oracle import crds_environment, crds_environment_preserved  # noqa: E402
 
 #: Exposures in the session campaign: the default 24 covers every mode.
 CAMPAIGN_EXPOSURES = int(os.environ.get("SNAKEWEBB_TEST_EXPOSURES", "24"))
@@ -54,15 +54,8 @@ def campaign(tmp_path_factory):
     from snakewebb.simulate import simulate_campaign
 
     root = tmp_path_factory.mktemp("campaign")
-    saved = {k: os.environ.get(k) for k in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL")}
-    try:
+    with crds_environment_preserved():
         result = simulate_campaign(root, n_exposures=CAMPAIGN_EXPOSURES, seed=0)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return Campaign(
         root=result["root"], rate=result["rate"], asn=result["asn"], truth=result["truth"],
         crds=result["crds"], contexts=result["contexts"],
@@ -75,3 +68,10 @@ def campaign(tmp_path_factory):
 def crds_env(campaign):
     """Environment variables for running jwst offline on the campaign's cache (a dict)."""
     return crds_environment(campaign.crds, campaign.context)
+
+
+@pytest.fixture
+def crds_restored():
+    """The CRDS variables of os.environ as they were before the test."""
+    with crds_environment_preserved():
+        yield

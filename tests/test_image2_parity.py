@@ -42,18 +42,6 @@ def pick(campaign, exp_type, cube, full, backgrounds):
     pytest.fail(f"the campaign has no {exp_type} cube={cube} full={full} bkg={backgrounds}")
 
 
-@pytest.fixture
-def crds_restored():
-    keys = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE", "CRDS_OBSERVATORY")
-    saved = {k: os.environ.get(k) for k in keys}
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 def test_cases_cover_every_campaign_exp_type(campaign):
     covered = {case[1] for case in CASES}
     assert {s.exp_type for s in campaign.specs.values()} <= covered

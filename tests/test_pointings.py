@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
-from oracle import run_official_image2
+from oracle import crds_environment_preserved, run_official_image2
 from test_resample import _assert_same_polygon, assert_i2d_parity
 
 from snakewebb import resample as rs
@@ -101,9 +101,7 @@ def pointings(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("pointings")
     specs = _specs()
-    keys = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE")
-    saved = {k: os.environ.get(k) for k in keys}
-    try:
+    with crds_environment_preserved():
         contexts = write_crds_cache(root / "crds", specs)
         catalog = _catalog(specs)
         files = {}
@@ -111,26 +109,8 @@ def pointings(tmp_path_factory):
             refs = lookup_references(spec, crds_path=root / "crds", context=contexts[-1])
             files[spec.name], _ = write_exposure(spec, root / "rate", refs, catalog)
         asns = write_asns(specs, root / "asn", root / "rate")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return {"root": root, "crds": root / "crds", "context": contexts[-1],
             "specs": dict(zip(CASES, specs)), "files": files, "asns": asns}
-
-
-@pytest.fixture
-def crds_restored():
-    keys = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE", "CRDS_OBSERVATORY")
-    saved = {k: os.environ.get(k) for k in keys}
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 #: The output S_REGION of this case has one vertex where the input footprint's edge meets
