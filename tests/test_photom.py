@@ -90,8 +90,10 @@ def area_reference(shape, seed=3, instrument="NIRCAM"):
     return area
 
 
-def science(instrument, detector, exp_type, filt, pupil, subarray, nints=None):
-    model = science_model(instrument, detector, exp_type, (16, 20), corner=(5, 9), nints=nints)
+def science(instrument, detector, exp_type, filt, pupil, subarray, nints=None, *,
+            corner=(5, 9), shape=(16, 20)):
+    """A small photom-ready science model of the given mode."""
+    model = science_model(instrument, detector, exp_type, shape, corner=corner, nints=nints)
     model.meta.instrument.filter = filt
     model.meta.instrument.pupil = pupil
     model.meta.subarray.name = subarray

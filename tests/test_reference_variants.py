@@ -21,6 +21,7 @@ from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.image2 import Image2Options
 from snakewebb.steps.photom import run_photom
 from tests.test_flat_field import science_model
+from tests.test_photom import science as photom_science
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 MID_TIME = 60300.5
@@ -101,17 +102,6 @@ def write_area(path, instrument, shape, *, corner=None, seed=3):
     fits.HDUList([_primary(instrument, "AREA", **extra),
                   fits.ImageHDU(data, name="SCI")]).writeto(path)
     return str(path), data
-
-
-def photom_science(instrument, detector, exp_type, filt, pupil, subarray, *, corner=(5, 9),
-                   shape=(16, 20), nints=None):
-    model = science_model(instrument, detector, exp_type, shape, corner=corner, nints=nints)
-    model.meta.instrument.filter = filt
-    model.meta.instrument.pupil = pupil
-    model.meta.subarray.name = subarray
-    model.meta.exposure.mid_time = MID_TIME
-    model.var_flat = np.full(model.data.shape, 0.003, dtype=np.float32)
-    return model
 
 
 def official_photom(model, phot, area):

@@ -42,6 +42,21 @@ def offline(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+def count_crds_calls(monkeypatch):
+    """The parameter sets of every crds.getrecommendations call from now on (a list)."""
+    import crds
+
+    calls = []
+    real = crds.getrecommendations
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crds, "getrecommendations", counting)
+    return calls
+
+
 def test_reftypes_contract():
     assert references.ALL_REFTYPES == ("distortion", "filteroffset", "flat", "photom", "area")
 
@@ -164,18 +179,9 @@ def test_reference_missing_from_cache(tmp_path):
 
 
 def test_best_references_table_one_crds_call_per_parameter_set(cache, monkeypatch):
-    import crds
-
     references.configure_crds(cache)
     references._lookup.cache_clear()
-    calls = []
-    real = crds.getrecommendations
-
-    def counting(*args, **kwargs):
-        calls.append(args[0])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(crds, "getrecommendations", counting)
+    calls = count_crds_calls(monkeypatch)
     rows = []
     for i in range(10_000):
         spec = SPECS[i % len(SPECS)]
@@ -271,8 +277,6 @@ def test_useafter_dates_cover_the_rmaps(dated_cache):
 
 def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache, monkeypatch):
     """Same answers as one CRDS call per exposure, with one call per (parameters, interval)."""
-    import crds
-
     references.configure_crds(dated_cache, context="jwst_0001.pmap")
     moments = [  # on both sides of every USEAFTER date, on them, within a second of them
         "2022-06-01T00:00:00", "2023-02-28T23:59:59.999", "2023-02-28T23:59:59",
@@ -296,14 +300,7 @@ def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache
     table = pd.DataFrame(rows, index=index)
 
     references._lookup.cache_clear()
-    calls = []
-    real = crds.getrecommendations
-
-    def counting(*args, **kwargs):
-        calls.append(args[0])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(crds, "getrecommendations", counting)
+    calls = count_crds_calls(monkeypatch)
     grouped = references.best_references_table(table, reftypes=("flat", "photom", "area"))
     n_grouped = len(calls)
 
@@ -353,8 +350,6 @@ def tso_cache(cache, tmp_path_factory):
 
 
 def test_lookups_pass_on_the_selectors_real_rmaps_use(tso_cache, monkeypatch):
-    import crds
-
     references.configure_crds(tso_cache, context="jwst_0001.pmap")
     references._lookup.cache_clear()
     spec = SPECS[0]
@@ -364,10 +359,7 @@ def test_lookups_pass_on_the_selectors_real_rmaps_use(tso_cache, monkeypatch):
     assert references.best_references(plain, ("flat",))["flat"].endswith("_flat_0001.fits")
     assert references.best_references(tso, ("flat",))["flat"].endswith("_flat_9101.fits")
 
-    calls = []
-    real = crds.getrecommendations
-    monkeypatch.setattr(crds, "getrecommendations",
-                        lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    calls = count_crds_calls(monkeypatch)
     references._lookup.cache_clear()
     rows = [{"instrument": spec.instrument, "detector": spec.detector,
              "exp_type": spec.exp_type, "filter": spec.filter, "pupil": spec.pupil,
