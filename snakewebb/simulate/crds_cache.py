@@ -169,11 +169,7 @@ def _imap_text(instrument, name, rmaps):
         "parkey": ("REFTYPE",),
         "sha1sum": "PENDING",
     }
-    body = ["selector = {"]
-    for reftype in sorted(IMAGE2_REFTYPES):
-        body.append(f"    {reftype!r} : {rmaps.get(reftype, 'N/A')!r},")
-    body.append("}")
-    return _with_checksum(_header(header) + "\n\n" + "\n".join(body) + "\n")
+    return _dict_mapping_text(header, {t: rmaps.get(t, "N/A") for t in IMAGE2_REFTYPES})
 
 
 def _pmap_text(name, imaps):
@@ -185,9 +181,13 @@ def _pmap_text(name, imaps):
         "parkey": ("META.INSTRUMENT.NAME",),
         "sha1sum": "PENDING",
     }
+    return _dict_mapping_text(header, imaps)
+
+
+def _dict_mapping_text(header, selector):
+    """Text of a pmap/imap: its header and a plain ``{key: mapping name}`` selector."""
     body = ["selector = {"]
-    for instrument in sorted(imaps):
-        body.append(f"    {instrument!r} : {imaps[instrument]!r},")
+    body += [f"    {key!r} : {selector[key]!r}," for key in sorted(selector)]
     body.append("}")
     return _with_checksum(_header(header) + "\n\n" + "\n".join(body) + "\n")
 
