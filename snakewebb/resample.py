@@ -60,6 +60,8 @@ from gwcs import FITSImagingWCSTransform
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from snakewebb import drizzle_scan
+
 __all__ = [
     "BAD_DQ",
     "PIXMAP_STEP",
@@ -417,6 +419,23 @@ class _PixelMapper:
                     weights[a:b] @ table[idx[a]])
         return block
 
+    def values(self, rows, cols):
+        """Pixel map at integer pixels ``(rows[k], cols[k])``, shape ``(n, 2)``, NaN
+        outside the bounding box: the values :meth:`rows` gives there."""
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        cols = np.asarray(cols, dtype=np.int64).ravel()
+        if self.exact is not None:
+            return self.exact[rows, cols]
+        xmin, xmax, ymin, ymax = self.range
+        out = np.full((rows.size, 2), np.nan)
+        inside = (rows >= ymin) & (rows <= ymax) & (cols >= xmin) & (cols <= xmax)
+        if inside.any():
+            idx, weights = _lagrange_weights(self.ynodes, rows[inside].astype(float))
+            columns = (cols[inside] - xmin)[:, None]
+            for axis, table in enumerate(self.tables):
+                out[inside, axis] = np.einsum("nk,nk->n", weights, table[idx, columns])
+        return out
+
 
 def pixel_map(in_wcs, out_wcs, shape, *, step=PIXMAP_STEP):
     """Output-grid coordinates of every input pixel centre, shape ``(ny, nx, 2)``.
@@ -525,6 +544,14 @@ class _DrizzlePass:
             fillstr=self.fill if last else "INDEF",
         )
 
+    def crop(self, shape):
+        """Drop the outputs' padding beyond ``shape`` (top rows, right columns)."""
+        ny, nx = shape
+        for name in ("out_img", "out_wht", "out_ctx"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (ny, nx):
+                setattr(self, name, np.ascontiguousarray(arr[:ny, :nx]))
+
 
 def _root(model, name, rows, invalid):
     """sqrt of a variance block (float32), NaN on invalid pixels; None if absent."""
@@ -601,10 +628,9 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     blocks = list(_blocks(ny, rows_per_block))
     mapper = _PixelMapper(model.meta.wcs, out_wcs, data.shape, pixmap_step)
     xmin, xmax, ymin, ymax = _drizzle_range(model.meta.wcs, data.shape)
-    if len(blocks) > 1 and not _blocks_are_exact(
-            mapper, blocks, (xmin, xmax, ymin, ymax), out_shape):
-        log.info("input edges reach beyond the output grid: drizzled as one block")
-        blocks = list(_blocks(ny, ny))
+    plan = _block_plan(mapper, blocks, (xmin, xmax, ymin, ymax), out_shape)
+    blocks = plan.blocks
+    drizzle_shape = (out_shape[0] + plan.pad[0], out_shape[1] + plan.pad[1])
     present = [n for n in VARIANCES if _array(model, n) is not None
                and _array(model, n).shape == data.shape]
     for name in VARIANCES:
@@ -620,13 +646,13 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     # With no negative weight an output pixel has a context bit exactly where its
     # summed weight is positive, so CON comes from WHT and no context plane is kept.
     need_context = _negative_weights_possible(model, weight_type)
-    main = _DrizzlePass(out_shape, kernel, fillval, context=need_context)
+    main = _DrizzlePass(drizzle_shape, kernel, fillval, context=need_context)
     passes = {}
     if shared:
-        passes["pair"] = _DrizzlePass(out_shape, kernel, "NaN")
+        passes["pair"] = _DrizzlePass(drizzle_shape, kernel, "NaN")
     for name in present:
         if not (shared and name in ("var_rnoise", "var_flat")):
-            passes[name] = _DrizzlePass(out_shape, kernel, "NaN")
+            passes[name] = _DrizzlePass(drizzle_shape, kernel, "NaN")
 
     # only blocks holding rows of the bounding box are drizzled
     active = [b for b in blocks if max(ymin, b[0]) <= min(ymax, b[1] - 1)]
@@ -634,6 +660,10 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
         rows = slice(h0, h1)
         pixmap = mapper.rows(h0, h1)
         invalid = _invalid_mask(model, rows)
+        unvisited = plan.unvisited(r0, r1, h0, h1, data.shape[1])
+        if unvisited is not None:
+            invalid |= unvisited
+            del unvisited
         weight = drizzle_weights(model, weight_type, invalid, rows)
         common = dict(pixmap=pixmap, last=k == len(active) - 1, ratio=ratio, pixfrac=pixfrac,
                       xmin=xmin, xmax=xmax, ymin=max(ymin, r0) - h0, ymax=min(ymax, r1 - 1) - h0)
@@ -659,6 +689,8 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
                 driz.add(_root(model, name, rows, invalid), weight, **common)
         del pixmap, invalid, weight, common
     del mapper
+    for driz in (main, *passes.values()):
+        driz.crop(out_shape)
 
     out_sci, out_wht = main.out_img, main.out_wht
     if need_context:
@@ -679,12 +711,16 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
         flat_root[~covered] = np.nan
         rn_root[~covered] = np.nan
         roots["var_rnoise"], roots["var_flat"] = rn_root, flat_root
+    spare = None  # a separate variance pass sums the same weights as the main one
     for name in list(passes):
-        roots[name] = passes.pop(name).out_img
+        driz = passes.pop(name)
+        roots[name], spare = driz.out_img, driz.out_wht
+        del driz
     del covered
 
     variances = _finish_variances(roots, weight_type, _measurement_time(model), ratio, out_shape)
-    err = _error_from_variances(variances)
+    err = _error_from_variances(variances, out=spare)
+    del spare
 
     # metadata is checked once at the end rather than on every assignment
     out = datamodels.ImageModel(validate_on_assignment=False)
@@ -734,52 +770,100 @@ def _shared_pass_ok(model, weight_type, rows):
     return bool(np.all(np.isfinite(rn[used]) & (rn[used] > 0)))
 
 
-def _mapped_corners(mapper, h0, h1, xmin, xmax, ymin, ymax):
-    """Output positions of the corners of an input region, as drizzle's C kernel finds them.
+class _BlockPlan:
+    """How to drizzle: row blocks, output padding and the pixels to give weight.
 
-    ``(xmin..xmax, ymin..ymax)`` are pixel indices inside the pixel map of rows
-    ``h0:h1`` (the array given to drizzle). The corners (half a pixel outside the
-    region) are interpolated bilinearly in the pixel map from the 2x2 cell holding
-    them, clamped to the map (so extrapolated at its edges), as drizzle does.
+    ``blocks`` as from :func:`_blocks`; ``pad`` the ``(rows, columns)`` added at the
+    output's top and right so that no block's scan outline is clipped; ``visits``
+    the whole-image call's ``{row: (first, last)}`` visited pixels (None when the
+    image is drizzled whole, where drizzle itself decides).
     """
-    nrows, ncols = h1 - h0, mapper.shape[1]
-    corners = []
-    for xc, yc in ((xmin - 0.5, ymin - 0.5), (xmax + 0.5, ymin - 0.5),
-                   (xmax + 0.5, ymax + 0.5), (xmin - 0.5, ymax + 0.5)):
-        i0 = min(max(int(xc), 0), ncols - 2)  # int() truncates towards zero, as in C
-        j0 = min(max(int(yc), 0), nrows - 2)
-        cell = mapper.rows(h0 + j0, h0 + j0 + 2)[:, i0 : i0 + 2]
-        fx, fy = xc - i0, yc - j0
-        w = np.array([[(1 - fx) * (1 - fy), fx * (1 - fy)], [(1 - fx) * fy, fx * fy]])
-        corners.append((float(np.sum(w * cell[..., 0])), float(np.sum(w * cell[..., 1]))))
-    return np.array(corners)
+
+    def __init__(self, blocks, pad=(0, 0), visits=None):
+        self.blocks, self.pad, self.visits = blocks, pad, visits
+
+    def unvisited(self, r0, r1, h0, h1, nx):
+        """Mask of rows ``h0:h1`` that must get no weight: halo rows and the pixels
+        of rows ``r0:r1`` the whole-image call would not visit."""
+        if self.visits is None:
+            return None
+        first = np.full(h1 - h0, nx)
+        last = np.full(h1 - h0, -1)
+        for row in range(r0, r1):
+            if row in self.visits:
+                first[row - h0], last[row - h0] = self.visits[row]
+        cols = np.arange(nx)
+        return (cols < first[:, None]) | (cols > last[:, None])
 
 
-def _blocks_are_exact(mapper, blocks, drange, out_shape):
-    """True when drizzling ``blocks`` one by one gives the whole image's result.
+def _block_plan(mapper, blocks, drange, out_shape):
+    """Drizzle in ``blocks`` when that reproduces one whole-image call, else whole.
 
-    drizzle's kernel only scans the input pixels inside the quadrilateral of the
-    region's four mapped corners clipped to the output grid (then mapped back).
-    While no quadrilateral (of the whole region or of any block) crosses the
-    output's edges, no clipping happens and the blocks scan exactly the pixels
-    the whole image does. Otherwise the whole image must be drizzled at once.
+    drizzle clips the outline of the region it is given to the output, and visits
+    only the pixels inside the clipped outline (see :mod:`snakewebb.drizzle_scan`).
+    Blocks are drizzled onto an output grown at the top and right until no block's
+    outline is clipped, each visiting its whole rectangle; the pixels the whole-image
+    call would skip get zero weight, which the kernel ignores. The plan is used only
+    when the predicted scans show it is exact; outlines reaching past the output's
+    bottom or left edge (user-given grids) and exact pixel maps are drizzled whole.
     """
+    whole = _BlockPlan(list(_blocks(mapper.shape[0], mapper.shape[0])))
+    ny, nx = mapper.shape
+    if len(blocks) < 2 or mapper.exact is not None or nx < 2:
+        return whole
     xmin, xmax, ymin, ymax = drange
-    ny_out, nx_out = out_shape
-    margin = 1e-6
-    regions = [(0, mapper.shape[0], ymin, ymax)]
-    regions += [(h0, h1, max(ymin, r0) - h0, min(ymax, r1 - 1) - h0)
-                for r0, r1, h0, h1 in blocks if max(ymin, r0) <= min(ymax, r1 - 1)]
-    for h0, h1, y0, y1 in regions:
-        if h1 - h0 < 2 or mapper.shape[1] < 2:
-            return False
-        c = _mapped_corners(mapper, h0, h1, xmin, xmax, y0, y1)
-        if not np.all(np.isfinite(c)):
-            return False
-        if (c[:, 0].min() < -0.5 + margin or c[:, 0].max() > nx_out - 0.5 - margin
-                or c[:, 1].min() < -0.5 + margin or c[:, 1].max() > ny_out - 0.5 - margin):
-            return False
-    return True
+    # drizzle reads 0 as "to the end" and trims NaN map borders (here: outside the box)
+    xmax = nx - 1 if xmax == 0 else xmax
+    ymax = ny - 1 if ymax == 0 else ymax
+    bx0, bx1, by0, by1 = mapper.range
+    region = (max(xmin, bx0), min(xmax, bx1), max(ymin, by0), min(ymax, by1))
+    if region[0] >= region[1] or region[2] >= region[3]:
+        return whole
+    try:
+        visits = drizzle_scan.scan(mapper.values, mapper.shape, region, out_shape)
+    except drizzle_scan.ScanUnknown as err:
+        log.info("drizzled as one block: %s", err)
+        return whole
+    if any(not region[2] <= row <= region[3] for row in visits):
+        return whole
+
+    active = [(r0, r1, h0, h1) for r0, r1, h0, h1 in blocks
+              if max(region[2], r0) <= min(region[3], r1 - 1)]
+    if any(h1 - h0 < 2 for _, _, h0, h1 in active):
+        return whole
+    reach = np.full(2, -np.inf)  # furthest outline corner beyond the top/right edges
+    for r0, r1, h0, h1 in active:
+        values = _shifted_values(mapper, h0)
+        y0, y1 = max(region[2], r0) - h0, min(region[3], r1 - 1) - h0
+        cx = np.array([region[0] - 0.5, region[1] + 0.5, region[1] + 0.5, region[0] - 0.5])
+        cy = np.array([y0 - 0.5, y0 - 0.5, y1 + 0.5, y1 + 0.5])
+        ox, oy = drizzle_scan.interpolate(values, (h1 - h0, nx), cx, cy)
+        if not (np.all(np.isfinite(ox)) and np.all(np.isfinite(oy))):
+            continue  # a corner on a NaN map cell: drizzle does not clip this block
+        if ox.min() <= -0.5 or oy.min() <= -0.5:
+            return whole
+        reach = np.maximum(reach, [oy.max() - (out_shape[0] - 0.5), ox.max() - (out_shape[1] - 0.5)])
+    pad = tuple(int(math.ceil(r)) + 1 if r > -0.5 else 0 for r in reach)
+    padded = (out_shape[0] + pad[0], out_shape[1] + pad[1])
+    for r0, r1, h0, h1 in active:
+        block_region = (region[0], region[1], max(region[2], r0) - h0, min(region[3], r1 - 1) - h0)
+        try:
+            seen = drizzle_scan.scan(_shifted_values(mapper, h0), (h1 - h0, nx),
+                                     block_region, padded)
+        except drizzle_scan.ScanUnknown:
+            return whole
+        for row in range(r0, r1):
+            if row not in visits:
+                continue
+            got = seen.get(row - h0)
+            if got is None or got[0] > visits[row][0] or got[1] < visits[row][1]:
+                return whole
+    return _BlockPlan(blocks, pad, visits)
+
+
+def _shifted_values(mapper, h0):
+    """``values`` of the pixel map of the rows from ``h0`` on (a block's map)."""
+    return lambda rows, cols: mapper.values(np.asarray(rows) + h0, cols)
 
 
 def _drizzle_range(wcs, shape):
@@ -798,23 +882,21 @@ def _finish_variances(roots, weight_type, tmeasure, ratio, out_shape):
     """Square the drizzled roots in place, keep them where the combination
     weight is positive (resampled read noise for ``ivm``), scale by ``1/ratio**2``."""
     scaling = np.float32(1.0 / ratio**2)
-    if weight_type == "ivm":
-        rn = roots.get("var_rnoise")
-        if rn is None:
-            usable = np.zeros(out_shape, dtype=bool)
-        else:
-            rn2 = np.square(rn)
-            usable = np.isfinite(rn2) & (rn2 > 0)
-            del rn2
-    else:
+    usable = None  # for ivm: where the squared read-noise root (done first) is positive
+    if weight_type != "ivm":
         usable = np.full(out_shape, bool(tmeasure and tmeasure > 0))
+    elif roots.get("var_rnoise") is None:
+        usable = np.zeros(out_shape, dtype=bool)
     variances = {}
-    for name in VARIANCES:
+    for name in VARIANCES:  # var_rnoise first
         var = roots.pop(name, None)
         if var is None:
             variances[name] = np.full(out_shape, np.nan, dtype=np.float32)
             continue
         np.square(var, out=var)
+        if usable is None:
+            with np.errstate(invalid="ignore"):
+                usable = np.isfinite(var) & (var > 0)
         drop = ~usable
         drop |= ~np.isfinite(var)
         with np.errstate(invalid="ignore"):
@@ -825,9 +907,11 @@ def _finish_variances(roots, weight_type, tmeasure, ratio, out_shape):
     return variances
 
 
-def _error_from_variances(variances):
-    """ERR = sqrt of the sum of the variances, NaN where all are NaN."""
-    err = np.zeros(next(iter(variances.values())).shape, dtype=np.float32)
+def _error_from_variances(variances, out=None):
+    """ERR = sqrt of the sum of the variances, NaN where all are NaN (into ``out`` if given)."""
+    shape = next(iter(variances.values())).shape
+    err = np.zeros(shape, dtype=np.float32) if out is None else out
+    err.fill(0.0)
     all_nan = np.ones(err.shape, dtype=bool)
     for var in variances.values():
         nan = np.isnan(var)
