@@ -53,7 +53,7 @@ import warnings
 
 import gwcs
 import numpy as np
-from astropy.coordinates import angular_separation
+from astropy.coordinates import SkyCoord
 from astropy.modeling import models as amodels
 from drizzle import cdrizzle
 from gwcs import FITSImagingWCSTransform
@@ -133,11 +133,14 @@ def _roll_matrix(roll_ref, v3yangle, vparity):
     return np.array([[vparity * c, s], [-vparity * s, c]])
 
 
-def pixel_scale_at(wcs, ra, dec):
-    """Pixel scale (degrees) of ``wcs`` at sky position ``(ra, dec)``.
+def pixel_scale_at(wcs, ra, dec, ratio=1.0):
+    """Pixel scale (degrees) of ``wcs`` at sky position ``(ra, dec)``, times ``ratio``.
 
-    Geometric mean of the angular steps of one pixel along x and along y, from
-    the pixel that ``(ra, dec)`` maps to (bounding box ignored).
+    Geometric mean of the angular steps of one pixel along x and along y (each
+    times ``ratio``), from the pixel that ``(ra, dec)`` maps to (bounding box
+    ignored). The steps are SkyCoord separations, as the official step measures
+    them: near RA 360 the longitude difference taken in degrees or in radians
+    differs by ~1e-9 relative, which moves the output grid by ~1e-6 pixel.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -145,10 +148,12 @@ def pixel_scale_at(wcs, ra, dec):
     xs = np.array([x0, x0 + 1.0, x0])
     ys = np.array([y0, y0, y0 + 1.0])
     lon, lat = wcs(xs, ys, with_bounding_box=False)
-    lon, lat = np.deg2rad(lon), np.deg2rad(lat)
-    dx = angular_separation(lon[0], lat[0], lon[1], lat[1])
-    dy = angular_separation(lon[0], lat[0], lon[2], lat[2])
-    scale = math.degrees(math.sqrt(abs(float(dx)) * abs(float(dy))))
+    if not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))):
+        raise ResampleError("cannot measure the pixel scale of the input WCS at RA_REF/DEC_REF")
+    points = SkyCoord(ra=lon, dec=lat, unit="deg")
+    dx = abs(points[0].separation(points[1]).value) * ratio
+    dy = abs(points[0].separation(points[2]).value) * ratio
+    scale = float(np.sqrt(dx * dy))
     if not np.isfinite(scale) or scale <= 0:
         raise ResampleError("cannot measure the pixel scale of the input WCS at RA_REF/DEC_REF")
     return scale
@@ -248,7 +253,7 @@ def build_output_wcs(model, *, pixel_scale_ratio=1.0, pixel_scale=None, rotation
             raise ResampleError(f"WCSINFO lacks {key.upper()}")
 
     if pixel_scale is None:
-        scale = pixel_scale_at(in_wcs, info.ra_ref, info.dec_ref) * pixel_scale_ratio
+        scale = pixel_scale_at(in_wcs, info.ra_ref, info.dec_ref, pixel_scale_ratio)
         ratio = float(pixel_scale_ratio)
     else:
         scale = float(pixel_scale) / 3600.0

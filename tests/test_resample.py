@@ -236,6 +236,21 @@ def test_output_grid_parameters():
     assert dec2 > dec and ra2 == pytest.approx(ra, abs=1e-9)
 
 
+@pytest.mark.parity
+@pytest.mark.parametrize("ra", [359.995, 0.003, 120.0])
+@pytest.mark.parametrize("ratio", [1.0, 0.7])
+def test_pixel_scale_is_the_official_one_to_the_bit(ra, ratio):
+    """Near RA 360 the longitude difference in degrees or in radians differs by ~1e-9
+    relative; the output grid's CRPIX moves with the scale (grazing S_REGION clips too)."""
+    from stcal.alignment.util import compute_scale
+
+    model = make_cal_model("niriss", shape=(64, 64), ra=ra, dec=-2.0)
+    info = model.meta.wcsinfo
+    expected = compute_scale(model.meta.wcs, fiducial=np.array([info.ra_ref, info.dec_ref]),
+                             pscale_ratio=ratio)
+    assert rs.pixel_scale_at(model.meta.wcs, info.ra_ref, info.dec_ref, ratio) == expected
+
+
 def test_mean_pixel_area_matches_scale():
     model = make_cal_model("niriss", shape=(200, 200))
     area = rs.mean_pixel_area(model.meta.wcs, model.data.shape)
