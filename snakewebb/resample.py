@@ -850,6 +850,10 @@ def _block_plan(mapper, blocks, drange, out_shape):
         reach = np.maximum(reach, [oy.max() - (out_shape[0] - 0.5), ox.max() - (out_shape[1] - 0.5)])
     pad = tuple(int(math.ceil(r)) + 1 if r > -0.5 else 0 for r in reach)
     padded = (out_shape[0] + pad[0], out_shape[1] + pad[1])
+    # a grid much smaller than the image (user-given): padding the six float32 outputs
+    # would cost more than the whole image's float64 (x, y) pixel map
+    if 6 * 4 * (padded[0] * padded[1] - out_shape[0] * out_shape[1]) > 16 * ny * nx:
+        return whole
     for r0, r1, h0, h1 in active:
         block_region = (region[0], region[1], max(region[2], r0) - h0, min(region[3], r1 - 1) - h0)
         try:

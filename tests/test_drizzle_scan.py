@@ -8,6 +8,7 @@ rotation, scale change, distortion and NaN map borders.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -133,10 +134,21 @@ def _plan(model, block_rows, **grid):
 EDGES = ((-0.5, 209.5), (-0.5, 199.5))  # a bounding box on the pixel edges, as JWST WCSs have
 
 
+def _model(layout, seed, bbox):
+    """A 200 x 210 calibrated model; with a box, S_REGION on its edges as assign_wcs writes it."""
+    model = make_cal_model(layout, shape=(200, 210), seed=seed, bbox=bbox)
+    if bbox is not None:
+        (x0, x1), (y0, y1) = bbox
+        corners = np.array(model.meta.wcs([x0, x1, x1, x0], [y0, y0, y1, y1])).T
+        model.meta.wcsinfo.s_region = "POLYGON ICRS  " + " ".join(
+            f"{a:.9f} {d:.9f}" for a, d in corners)
+    return model
+
+
 @pytest.mark.parametrize("layout,bbox,grid,blockwise,clipped", [
     # the official default grid: its top and right edges cut the outline
     ("nircam", EDGES, {}, True, True),
-    ("miri", EDGES, {"output_shape": (150, 160)}, True, True),  # grid smaller than the image
+    ("miri", EDGES, {"output_shape": (250, 240)}, True, True),  # grid smaller than the footprint
     ("niriss", EDGES, {"rotation": 30.0}, True, True),
     # box inside the image: corners on NaN map cells, nothing clipped
     ("miri", ((3.5, 205.5), (1.5, 199.5)), {}, True, False),
@@ -147,12 +159,7 @@ EDGES = ((-0.5, 209.5), (-0.5, 199.5))  # a bounding box on the pixel edges, as 
 def test_blocks_reproduce_whole_image_drizzle(layout, bbox, grid, blockwise, clipped):
     """Blocks drizzled onto a padded output, weights zero where the whole-image call does
     not visit, give the whole image's result bit for bit."""
-    model = make_cal_model(layout, shape=(200, 210), seed=7, bbox=bbox)
-    if bbox is not None:  # S_REGION on the box edges, as assign_wcs writes it
-        (x0, x1), (y0, y1) = bbox
-        corners = np.array(model.meta.wcs([x0, x1, x1, x0], [y0, y0, y1, y1])).T
-        model.meta.wcsinfo.s_region = "POLYGON ICRS  " + " ".join(
-            f"{a:.9f} {d:.9f}" for a, d in corners)
+    model = _model(layout, 7, bbox)
     model.dq[:] = 0  # every edge pixel counts
     plan = _plan(model, 16, **grid)
     assert (len(plan.blocks) > 1) is blockwise
@@ -164,3 +171,24 @@ def test_blocks_reproduce_whole_image_drizzle(layout, bbox, grid, blockwise, cli
     blocks = rs.resample_image(model, block_rows=16, **grid)
     for name in ("data", "wht", "con", "err") + rs.VARIANCES:
         np.testing.assert_array_equal(getattr(blocks, name), getattr(whole, name), err_msg=name)
+
+
+@pytest.mark.parametrize("kernel", ["point", "turbo", "gaussian", "lanczos3"])
+def test_blocks_reproduce_whole_image_drizzle_for_every_kernel(kernel):
+    """Every drizzle kernel scans the input with the same outline, so blocks work for all."""
+    model = _model("nircam", 8, EDGES)
+    model.dq[:] = 0
+    assert max(_plan(model, 16).pad) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # drizzle: "not a flux-conserving kernel"
+        whole = rs.resample_image(model, block_rows=10_000, kernel=kernel)
+        blocks = rs.resample_image(model, block_rows=16, kernel=kernel)
+    for name in ("data", "wht", "con", "err") + rs.VARIANCES:
+        np.testing.assert_array_equal(getattr(blocks, name), getattr(whole, name), err_msg=name)
+
+
+def test_tiny_user_grid_is_drizzled_whole():
+    """Padding a grid far smaller than the image would cost more than the whole pixel map."""
+    model = _model("miri", 7, EDGES)
+    assert len(_plan(model, 16, output_shape=(120, 110)).blocks) == 1
+    assert len(_plan(model, 16, output_shape=(250, 240)).blocks) > 1
