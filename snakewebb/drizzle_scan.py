@@ -182,12 +182,22 @@ def _edges(vertices):
     return left, right, min_y, max_y
 
 
+def _climb(edges, i, y, lift):
+    """Index of the first edge from ``i`` on whose top (+ ``lift``) is not below ``y``;
+    None when the chain ends first (drizzle then stops scanning)."""
+    while y > edges[i].top + lift:
+        if i == len(edges) - 1:
+            return None
+        i += 1
+    return i
+
+
 def _row_limits(left, right, region, min_y, max_y, rows):
-    """Per row: ``(first, last)`` visited pixel, or ``None``; rows in increasing order."""
+    """``{row: (first, last)}`` visited pixels of ``rows`` (increasing), as drizzle's
+    scan-line limits give them for non-empty left and right edge chains."""
     xmin, xmax, ymin, ymax = region
     tol = INVERSION_TOLERANCE
     li = ri = 0
-    ended = not left or not right
     out = {}
     for y in rows:
         if ymax >= ymin and (y < 0 or y > ymax):
@@ -195,33 +205,15 @@ def _row_limits(left, right, region, min_y, max_y, rows):
         bottom, top = y - 0.5, y + 0.5
         if top <= min_y or bottom >= max_y + 1:
             continue
-        if ended:
-            break
-        while bottom > left[li].top:
-            if li == len(left) - 1:
-                ended = True
-                break
-            li += 1
-        while not ended and bottom > right[ri].top:
-            if ri == len(right) - 1:
-                ended = True
-                break
-            ri += 1
-        if ended:
+        li = _climb(left, li, bottom, 0.0)
+        ri = None if li is None else _climb(right, ri, bottom, 0.0)
+        if ri is None:
             break
         xlb = left[li].m * y + left[li].c - tol
         xrb = right[ri].m * y + right[ri].c + tol
-        while top > left[li].top + 0.5 + tol:
-            if li == len(left) - 1:
-                ended = True
-                break
-            li += 1
-        while not ended and top > right[ri].top + 0.5 + tol:
-            if ri == len(right) - 1:
-                ended = True
-                break
-            ri += 1
-        if ended:
+        li = _climb(left, li, top, 0.5 + tol)
+        ri = None if li is None else _climb(right, ri, top, 0.5 + tol)
+        if ri is None:
             break
         xlt = left[li].m * y + left[li].c - tol
         xrt = right[ri].m * y + right[ri].c + tol
