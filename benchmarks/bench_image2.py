@@ -6,7 +6,7 @@ CRDS cache and context for both sides), prints:
 * per step (background, assign_wcs, flat_field, photom) the wall time here and in the
   official step, and their ratio; the reference lookup is a row of its own here
   (each official step does its own lookup inside its time);
-* peak RSS of each side, each measured in its own subprocess (``ru_maxrss``);
+* peak RSS of each side, each measured in its own subprocess (``VmHWM``);
 * whole-process wall time for one exposure, rate file -> cal file: a fresh
   ``python`` calling ``calibrate_exposure`` vs a fresh ``python`` running
   ``calwebb_image2`` on the same ASN (``strun`` equivalent, resample skipped since
@@ -50,6 +50,16 @@ def _env(crds, context):
 
 
 def _peak_rss_mb():
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries the parent's
+    resident size at fork into a child's ru_maxrss across exec, so after the
+    campaign is simulated in the parent every worker would report at least that."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
