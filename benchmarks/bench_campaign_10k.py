@@ -18,9 +18,13 @@ simulator's CRDS cache), then times, each as a fresh `snakemake` process:
    params, threads and script:. What 2. adds to them is the cost of our input
    functions, reference inputs and background members.
 
+5. ``snakemake --version``: what every one of these processes pays before it reads
+   a Snakefile (imports, and the executor plugins' set-up: an installed SLURM
+   plugin runs ``scontrol show config``, which waits ~9 s when no slurmctld answers).
+
 Targets (issue 5): 2. <= 20 s, 3. <= 30 s. Each figure is one fresh process on a
 shared 2-core machine, so the load average is printed with them: compare figures
-of one run with each other rather than with another day's.
+of one run with each other (the ratios to the floors) rather than with another day's.
 """
 
 import argparse
@@ -122,6 +126,13 @@ def run_floor(workdir, action, table):
     return seconds, count_jobs(result.stdout + result.stderr)
 
 
+def startup_seconds():
+    """Wall time of `snakemake --version`: the start-up every snakemake process pays."""
+    start = time.perf_counter()
+    subprocess.run([SNAKEMAKE, "--version"], capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
 def count_jobs(text):
     for line in text.splitlines():
         parts = line.split()
@@ -193,6 +204,7 @@ def main():
                 if floor_jobs != jobs:
                     sys.exit(f"{what}: {floor_jobs} jobs, the workflow has {jobs}")
                 runs.setdefault(what, []).append(seconds)
+            runs.setdefault("snakemake --version", []).append(startup_seconds())
         n_cal, n_i2d = fake_products(workdir, table)
         seconds, out = run_snakemake(workdir, crds, context)
         runs["no-op rerun"] = [seconds]
@@ -207,6 +219,9 @@ def main():
                 f"  target <= {target:.0f} s: {'met' if seconds <= target else 'MISSED'}")
             each = "" if len(values) == 1 else f"  ({', '.join(f'{v:.1f}' for v in values)})"
             print(f"{what:26s} {seconds:6.1f} s{verdict}{each}")
+        warm = statistics.median(runs["dry run (warm caches)"])
+        for what in FLOORS:
+            print(f"warm dry run / {what}: {warm / statistics.median(runs[what]):.2f}")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     finally:
         if not args.keep and args.workdir is None:

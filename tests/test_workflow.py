@@ -203,6 +203,49 @@ def test_context_switch_run_rewrites_only_the_affected_products(campaign, full_r
     assert fits.getval(untouched, "CRDS_CTX") == campaign.contexts[0]
 
 
+def test_input_functions_record_their_parameters_for_snakemake(campaign, tmp_path):
+    """Snakemake reads the input functions' parameters from the function (it would
+    otherwise call inspect.signature twice per job); what they return is unchanged."""
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(f"""
+import json
+from snakemake.common import FUNC_OVERWRITE_PARAMS_ATTR
+from snakemake.iocontainers import Wildcards
+
+from snakemake.utils import validate
+
+configfile: {str(REPO / "config" / "config.yaml")!r}
+validate(config, {str(REPO / "config" / "config.schema.yaml")!r}, set_default=True)
+include: {str(REPO / "rules" / "common.smk")!r}
+
+functions = (refs_for, cal_input, bsub_input, resample_input)
+name = next(iter(RECORDS))
+json.dump({{"params": {{f.__name__: list(getattr(f, FUNC_OVERWRITE_PARAMS_ATTR))
+                        for f in functions}},
+           "cal_input": cal_input(Wildcards(fromdict={{"exposure": name,
+                                                       "calsuffix": RECORDS[name][0]}})),
+           "refs": REFS[name]}},
+          open("recorded.json", "w"))
+
+rule nothing:
+    output: "never.txt"
+    shell: "true"
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    config = campaign_config(campaign, campaign.contexts[0], SELECTION[0])
+    result = subprocess.run([SNAKEMAKE, "--snakefile", str(snakefile), "--directory",
+                             str(tmp_path), "--cores", "1", "--dry-run", "--config", *config],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    recorded = json.loads((tmp_path / "recorded.json").read_text())
+    assert recorded["params"] == {name: ["wildcards"] for name in
+                                  ("refs_for", "cal_input", "bsub_input", "resample_input")}
+    inputs = recorded["cal_input"]
+    assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))
+    assert {k: v for k, v in inputs.items() if k not in ("science", "backgrounds")} \
+        == recorded["refs"] and recorded["refs"]
+
+
 # ------------------------------------------------------------------ failures
 
 
