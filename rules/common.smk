@@ -121,7 +121,7 @@ def input_function(func):
 
     For every job, Snakemake looks at an input function's parameters twice
     (``inspect.signature``, to know whether it wants ``input``, ``groupid``, ...):
-    ~2 s on a 10,000-exposure campaign. Recording them once on the function, as
+    ~0.5 s of a 10,000-exposure dry run. Recording them once on the function, as
     Snakemake's own ``subpath()``/``prepend_param()`` wrappers do, skips that; the
     function and what it is called with are unchanged.
     """
