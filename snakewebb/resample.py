@@ -802,6 +802,16 @@ class _BlockPlan:
 
 
 def _block_plan(mapper, blocks, drange, out_shape):
+    """:func:`_plan_blocks`, falling back to one block on any unforeseen failure of
+    the prediction (one block is always right; blocks only save memory)."""
+    try:
+        return _plan_blocks(mapper, blocks, drange, out_shape)
+    except Exception as err:  # noqa: BLE001 - see docstring
+        log.warning("drizzled as one block: row blocks could not be planned (%s)", err)
+        return _BlockPlan(list(_blocks(mapper.shape[0], mapper.shape[0])))
+
+
+def _plan_blocks(mapper, blocks, drange, out_shape):
     """Drizzle in ``blocks`` when that reproduces one whole-image call, else whole.
 
     drizzle clips the outline of the region it is given to the output, and visits

@@ -192,3 +192,16 @@ def test_tiny_user_grid_is_drizzled_whole():
     model = _model("miri", 7, EDGES)
     assert len(_plan(model, 16, output_shape=(120, 110)).blocks) == 1
     assert len(_plan(model, 16, output_shape=(250, 240)).blocks) > 1
+
+
+def test_a_failing_prediction_falls_back_to_one_block(monkeypatch):
+    model = _model("nircam", 8, EDGES)
+
+    def broken(*args):
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(rs.drizzle_scan, "scan", broken)
+    assert len(_plan(model, 16).blocks) == 1
+    out = rs.resample_image(model, block_rows=16)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(out.wht, rs.resample_image(model, block_rows=10_000).wht)
