@@ -236,6 +236,14 @@ def _row_limits(left, right, region, min_y, max_y, rows):
     return out
 
 
+def region_corners(region):
+    """The outline drizzle maps of a region ``(xmin, xmax, ymin, ymax)``: its four
+    outer pixel corners, as ``(x, y)`` arrays."""
+    xmin, xmax, ymin, ymax = region
+    return (np.array([xmin - 0.5, xmax + 0.5, xmax + 0.5, xmin - 0.5]),
+            np.array([ymin - 0.5, ymin - 0.5, ymax + 0.5, ymax + 0.5]))
+
+
 def scan(values, map_shape, region, out_shape):
     """Pixels one ``tdriz`` call visits: ``{row: (first, last)}`` (inclusive columns).
 
@@ -252,8 +260,7 @@ def scan(values, map_shape, region, out_shape):
         differently, and the caller must not rely on a prediction.
     """
     xmin, xmax, ymin, ymax = region
-    corner_x = np.array([xmin - 0.5, xmax + 0.5, xmax + 0.5, xmin - 0.5])
-    corner_y = np.array([ymin - 0.5, ymin - 0.5, ymax + 0.5, ymax + 0.5])
+    corner_x, corner_y = region_corners(region)
     ox, oy = interpolate(values, map_shape, corner_x, corner_y)
     ny_out, nx_out = out_shape
     if (np.all(ox > -0.5 + _MARGIN) and np.all(ox < nx_out - 0.5 - _MARGIN)

@@ -787,6 +787,11 @@ class _BlockPlan:
     def __init__(self, blocks, pad=(0, 0), visits=None):
         self.blocks, self.pad, self.visits = blocks, pad, visits
 
+    @classmethod
+    def whole(cls, ny):
+        """One block of all ``ny`` rows: drizzle decides on its own."""
+        return cls(list(_blocks(ny, ny)))
+
     def unvisited(self, r0, r1, h0, h1, nx):
         """Mask of rows ``h0:h1`` that must get no weight: halo rows and the pixels
         of rows ``r0:r1`` the whole-image call would not visit."""
@@ -808,7 +813,7 @@ def _block_plan(mapper, blocks, drange, out_shape):
         return _plan_blocks(mapper, blocks, drange, out_shape)
     except Exception as err:  # noqa: BLE001 - see docstring
         log.warning("drizzled as one block: row blocks could not be planned (%s)", err)
-        return _BlockPlan(list(_blocks(mapper.shape[0], mapper.shape[0])))
+        return _BlockPlan.whole(mapper.shape[0])
 
 
 def _plan_blocks(mapper, blocks, drange, out_shape):
@@ -822,7 +827,7 @@ def _plan_blocks(mapper, blocks, drange, out_shape):
     when the predicted scans show it is exact; outlines reaching past the output's
     bottom or left edge (user-given grids) and exact pixel maps are drizzled whole.
     """
-    whole = _BlockPlan(list(_blocks(mapper.shape[0], mapper.shape[0])))
+    whole = _BlockPlan.whole(mapper.shape[0])
     ny, nx = mapper.shape
     if len(blocks) < 2 or mapper.exact is not None or nx < 2:
         return whole
@@ -842,17 +847,15 @@ def _plan_blocks(mapper, blocks, drange, out_shape):
     if any(not region[2] <= row <= region[3] for row in visits):
         return whole
 
-    active = [(r0, r1, h0, h1) for r0, r1, h0, h1 in blocks
-              if max(region[2], r0) <= min(region[3], r1 - 1)]
-    if any(h1 - h0 < 2 for _, _, h0, h1 in active):
+    # each drizzled block: its rows, its map (rows h0:h1) and its region within that map
+    active = [(r0, r1, h0, _shifted_values(mapper, h0), (h1 - h0, nx),
+               (region[0], region[1], max(region[2], r0) - h0, min(region[3], r1 - 1) - h0))
+              for r0, r1, h0, h1 in blocks if max(region[2], r0) <= min(region[3], r1 - 1)]
+    if any(shape[0] < 2 for *_, shape, _ in active):
         return whole
     reach = np.full(2, -np.inf)  # furthest outline corner beyond the top/right edges
-    for r0, r1, h0, h1 in active:
-        values = _shifted_values(mapper, h0)
-        y0, y1 = max(region[2], r0) - h0, min(region[3], r1 - 1) - h0
-        cx = np.array([region[0] - 0.5, region[1] + 0.5, region[1] + 0.5, region[0] - 0.5])
-        cy = np.array([y0 - 0.5, y0 - 0.5, y1 + 0.5, y1 + 0.5])
-        ox, oy = drizzle_scan.interpolate(values, (h1 - h0, nx), cx, cy)
+    for *_, values, shape, block_region in active:
+        ox, oy = drizzle_scan.interpolate(values, shape, *drizzle_scan.region_corners(block_region))
         if not (np.all(np.isfinite(ox)) and np.all(np.isfinite(oy))):
             continue  # a corner on a NaN map cell: drizzle does not clip this block
         if ox.min() <= -0.5 or oy.min() <= -0.5:
@@ -864,11 +867,9 @@ def _plan_blocks(mapper, blocks, drange, out_shape):
     # would cost more than the whole image's float64 (x, y) pixel map
     if 6 * 4 * (padded[0] * padded[1] - out_shape[0] * out_shape[1]) > 16 * ny * nx:
         return whole
-    for r0, r1, h0, h1 in active:
-        block_region = (region[0], region[1], max(region[2], r0) - h0, min(region[3], r1 - 1) - h0)
+    for r0, r1, h0, values, shape, block_region in active:
         try:
-            seen = drizzle_scan.scan(_shifted_values(mapper, h0), (h1 - h0, nx),
-                                     block_region, padded)
+            seen = drizzle_scan.scan(values, shape, block_region, padded)
         except drizzle_scan.ScanUnknown:
             return whole
         for row in range(r0, r1):
@@ -929,7 +930,7 @@ def _finish_variances(roots, weight_type, tmeasure, ratio, out_shape):
 def _error_from_variances(variances, out=None):
     """ERR = sqrt of the sum of the variances, NaN where all are NaN (into ``out`` if given)."""
     shape = next(iter(variances.values())).shape
-    err = np.zeros(shape, dtype=np.float32) if out is None else out
+    err = np.empty(shape, dtype=np.float32) if out is None else out
     err.fill(0.0)
     all_nan = np.ones(err.shape, dtype=bool)
     for var in variances.values():
