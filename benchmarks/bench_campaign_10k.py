@@ -22,6 +22,11 @@ simulator's CRDS cache), then times, each as a fresh `snakemake` process:
    a Snakefile (imports, and the executor plugins' set-up: an installed SLURM
    plugin runs ``scontrol show config``, which waits ~9 s when no slurmctld answers).
 
+6. ``graph only``: 2. and the house-style floor with the plain ``--quiet``, where
+   Snakemake stops once the graph is built. The difference to 2. is Snakemake's dry-run
+   pass over every job, which formats each job's description even when --quiet=rules
+   does not print it.
+
 Targets (issue 5): 2. <= 20 s, 3. <= 30 s. Each figure is one fresh process on a
 shared 2-core machine, so the load average is printed with them: compare figures
 of one run with each other (the ratios to the floors) rather than with another day's.
@@ -42,12 +47,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TARGETS = {"dry run (warm caches)": 20.0, "no-op rerun": 30.0}
+# The timed dry runs print Snakemake's job table (--quiet=rules); with the plain --quiet
+# Snakemake stops once the graph is built, before its dry-run pass over every job.
+REPORTING, GRAPH_ONLY = "--quiet=rules", "--quiet"
 
 
-def run_snakemake(workdir, crds, context, *args):
+def run_snakemake(workdir, crds, context, *args, quiet=REPORTING):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
     command = [SNAKEMAKE, "all", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2", "--quiet=rules", *args, "--config",
+               "--directory", str(workdir), "--cores", "2", quiet, *args, "--config",
                f'asn=["{workdir}/campaign/asn/*_asn.json"]', f"crds_path={crds}",
                f"crds_context={context}"]
     start = time.perf_counter()
@@ -101,7 +109,7 @@ HOUSE_ACTION = """    log:
 FLOORS = {"floor (bare rules)": BARE_ACTION, "floor (house-style rules)": HOUSE_ACTION}
 
 
-def run_floor(workdir, action, table):
+def run_floor(workdir, action, table, quiet=REPORTING):
     """Dry run of `all` with a floor Snakefile for the same exposures and jobs."""
     floor = workdir / "floor"
     floor.mkdir(exist_ok=True)
@@ -116,7 +124,7 @@ def run_floor(workdir, action, table):
     (floor / "touch.py").write_text("open(snakemake.output[0], 'w').close()\n")
     shutil.rmtree(floor / ".snakemake", ignore_errors=True)
     command = [SNAKEMAKE, "all", "--snakefile", str(floor / "Snakefile"), "--directory",
-               str(floor), "--cores", "2", "--quiet=rules", "--dry-run", "--config",
+               str(floor), "--cores", "2", quiet, "--dry-run", "--config",
                f"table={floor / 'exposures.json'}", f"rate={workdir / 'campaign' / 'rate'}"]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
@@ -204,6 +212,10 @@ def main():
                 if floor_jobs != jobs:
                     sys.exit(f"{what}: {floor_jobs} jobs, the workflow has {jobs}")
                 runs.setdefault(what, []).append(seconds)
+            seconds, _ = run_snakemake(workdir, crds, context, "--dry-run", quiet=GRAPH_ONLY)
+            runs.setdefault("graph only (-q, warm)", []).append(seconds)
+            seconds, _ = run_floor(workdir, HOUSE_ACTION, table, quiet=GRAPH_ONLY)
+            runs.setdefault("graph only, house floor", []).append(seconds)
             runs.setdefault("snakemake --version", []).append(startup_seconds())
         n_cal, n_i2d = fake_products(workdir, table)
         seconds, out = run_snakemake(workdir, crds, context)
@@ -222,6 +234,8 @@ def main():
         warm = statistics.median(runs["dry run (warm caches)"])
         for what in FLOORS:
             print(f"warm dry run / {what}: {warm / statistics.median(runs[what]):.2f}")
+        print("Snakemake's dry-run pass over the jobs (warm dry run - graph only): "
+              f"{warm - statistics.median(runs['graph only (-q, warm)']):.1f} s")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     finally:
         if not args.keep and args.workdir is None:
