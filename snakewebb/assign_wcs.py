@@ -1,7 +1,10 @@
 """World coordinates for JWST imaging: a gwcs pipeline detector -> v2v3 -> v2v3vacorr -> world.
 
 The pipeline follows what calwebb_image2 builds for NIRCam, MIRI, NIRISS and FGS
-imaging (including NRC_TSIMAGE and MIRI TSO imaging):
+imaging (including NRC_TSIMAGE and MIRI TSO imaging). The official step builds this
+same pipeline, with no change, for the other imaging exposure types of each
+instrument (coronagraphy, AMI, focus sweeps, target acquisitions: see
+:data:`IMAGING_EXP_TYPES`):
 
 ``detector``
     0-based pixel coordinates of the (sub)array. A subarray is first shifted to
@@ -47,6 +50,8 @@ from gwcs.geometry import CartesianToSpherical, SphericalToCartesian
 from gwcs.wcstools import grid_from_bounding_box
 from scipy import linalg
 
+from snakewebb import modes
+
 __all__ = [
     "IMAGING_EXP_TYPES",
     "POINTING_KEYWORDS",
@@ -67,12 +72,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Imaging EXP_TYPEs this module builds a WCS for, and the instrument each belongs to.
+#: Every type of one instrument gets the same WCS (as in the official step, which maps
+#: all of them to its instrument's imaging pipeline).
 IMAGING_EXP_TYPES = {
-    "NRC_IMAGE": "NIRCAM",
-    "NRC_TSIMAGE": "NIRCAM",
-    "MIR_IMAGE": "MIRI",
-    "NIS_IMAGE": "NIRISS",
-    "FGS_IMAGE": "FGS",
+    exp_type: instrument
+    for instrument, exp_types in modes.EXP_TYPES_BY_INSTRUMENT.items()
+    for exp_type in exp_types
 }
 
 #: ``meta.wcsinfo`` attributes the v2v3 -> world transform cannot do without.
@@ -551,8 +556,8 @@ def sip_keywords(wcs, crpix=None, **options):
 
     Reproduces the fit gwcs' ``WCS.to_fits_sip`` makes for the official step
     (same sampling, the same extended-precision normal equations, the same
-    degree selection and header), with the transform evaluated once on all
-    sample points instead of once per grid.
+    degree selection and header), with the transform evaluated once on both
+    sample grids instead of once per grid.
 
     Parameters
     ----------
@@ -586,21 +591,26 @@ def sip_keywords(wcs, crpix=None, **options):
     else:
         ref = (crpix[0] - 1, crpix[1] - 1)
 
-    # every sample in one evaluation: the reference point, the two unit steps
-    # that give the plate scale, the fit grid and the double-density grid
+    # The reference point and the two unit steps that give the plate scale are
+    # evaluated one point at a time, as gwcs does: numpy's vectorised trigonometry
+    # may differ from the one-value path in the last bit, and a last-bit change of
+    # CRVAL moves every plane coordinate by ~1e-14 deg, which is 1e-10 of the
+    # plane coordinates of a 32-pixel target-acquisition box.
+    forward = wcs.forward_transform
+    crval = tuple(float(v) for v in forward(ref[0], ref[1]))
+    to_plane = RotateCelestial2Native(crval[0], crval[1], 180.0) | Sky2Pix_TAN()
+    (x0, y0), (x1, y1), (x2, y2) = (
+        to_plane(*forward(ref[0] + du, ref[1] + dv)) for du, dv in ((0, 0), (1, 0), (0, 1))
+    )
+    plate_scale = np.sqrt(np.abs((x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)))
+    # the fit grid and the double-density grid in one evaluation
     grid = _sampling_grid(npoints, bbox, ref)
     dense = _sampling_grid(2 * npoints, bbox, ref)
-    u_all = np.concatenate([[0.0, 1.0, 0.0], grid[0], dense[0]])
-    v_all = np.concatenate([[0.0, 0.0, 1.0], grid[1], dense[1]])
-    ra, dec = wcs.forward_transform(u_all + ref[0], v_all + ref[1])
-    crval = (ra[0], dec[0])
-    to_plane = RotateCelestial2Native(crval[0], crval[1], 180.0) | Sky2Pix_TAN()
-    px, py = to_plane(ra, dec)
-    (x0, x1, x2), (y0, y1, y2) = px[:3], py[:3]
-    plate_scale = np.sqrt(np.abs((x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)))
     n1 = grid[0].size
-    target = (px[3 : 3 + n1], py[3 : 3 + n1])
-    dense_target = (px[3 + n1 :], py[3 + n1 :])
+    px, py = to_plane(*forward(np.concatenate([grid[0], dense[0]]) + ref[0],
+                               np.concatenate([grid[1], dense[1]]) + ref[1]))
+    target = (px[:n1], py[:n1])
+    dense_target = (px[n1:], py[n1:])
 
     degree, fx, fy, fit_err = _fit_degrees(
         opts["degree"], opts["max_pix_error"], plate_scale, grid, target, dense, dense_target

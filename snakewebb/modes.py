@@ -5,7 +5,9 @@ builds and the products the steps write agree on every exposure.
 """
 
 __all__ = [
+    "EXP_TYPES_BY_INSTRUMENT",
     "SUPPORTED_EXP_TYPES",
+    "describe_supported",
     "RESAMPLE_EXP_TYPES",
     "DEFAULT_TSO_EXP_TYPES",
     "is_tso",
@@ -15,9 +17,22 @@ __all__ = [
     "bsub_suffix",
 ]
 
-#: Imaging exposure types this project calibrates.
+#: Imaging exposure types this project calibrates, per INSTRUME: every type that
+#: calwebb_image2 calibrates with the plain imaging WCS, flat field and photometry
+#: of its instrument (science imaging, coronagraphy, AMI, focus sweeps, target
+#: acquisitions). The plain imaging type comes first.
+EXP_TYPES_BY_INSTRUMENT = {
+    "NIRCAM": ("NRC_IMAGE", "NRC_TSIMAGE", "NRC_CORON", "NRC_FOCUS", "NRC_TACQ",
+               "NRC_TACONFIRM"),
+    "MIRI": ("MIR_IMAGE", "MIR_LYOT", "MIR_4QPM", "MIR_CORONCAL", "MIR_TACQ",
+             "MIR_TACONFIRM"),
+    "NIRISS": ("NIS_IMAGE", "NIS_AMI", "NIS_FOCUS", "NIS_TACQ", "NIS_TACONFIRM"),
+    "FGS": ("FGS_IMAGE", "FGS_FOCUS"),
+}
+
+#: Imaging exposure types this project calibrates (all instruments).
 SUPPORTED_EXP_TYPES = frozenset(
-    {"NRC_IMAGE", "NRC_TSIMAGE", "MIR_IMAGE", "NIS_IMAGE", "FGS_IMAGE"}
+    t for types in EXP_TYPES_BY_INSTRUMENT.values() for t in types
 )
 
 #: Exposure types that calwebb_image2 resamples to ``_i2d`` (2D, non-TSO data only).
@@ -25,6 +40,18 @@ RESAMPLE_EXP_TYPES = frozenset({"MIR_IMAGE", "NRC_IMAGE", "NIS_IMAGE"})
 
 #: Exposure types treated as time series whatever their TSOVISIT says.
 DEFAULT_TSO_EXP_TYPES = ("NRC_TSIMAGE",)
+
+
+def describe_supported():
+    """The supported EXP_TYPEs as one readable line, grouped by instrument.
+
+    ``"NIRCAM: NRC_IMAGE, NRC_TSIMAGE, ...; MIRI: MIR_IMAGE, ...; ..."``, for error
+    messages.
+    """
+    return "; ".join(
+        f"{instrument}: {', '.join(types)}"
+        for instrument, types in EXP_TYPES_BY_INSTRUMENT.items()
+    )
 
 
 def _truthy(value):

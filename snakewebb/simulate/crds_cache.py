@@ -246,8 +246,12 @@ def _check_spec(spec):
         raise ValueError(
             f"{spec.name}: detector {spec.detector} is not on instrument {spec.instrument}"
         )
-    if spec.exp_type not in reffiles.IMAGING_EXP_TYPES[info.instrument]:
-        raise ValueError(f"{spec.name}: unsupported EXP_TYPE {spec.exp_type}")
+    types = reffiles.IMAGING_EXP_TYPES[info.instrument]
+    if spec.exp_type not in types:
+        raise ValueError(
+            f"{spec.name}: unsupported EXP_TYPE {spec.exp_type} for {info.instrument} "
+            f"(supported: {', '.join(types)})"
+        )
     return info
 
 

@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from snakewebb import modes
+
 __all__ = [
     "DETECTORS",
     "DetectorInfo",
@@ -87,13 +89,10 @@ DETECTORS = {
     "GUIDER2": DetectorInfo("FGS", "GUIDER2", "FGS", "FGS2_FULL", (2048, 2048), 4),
 }
 
-#: Imaging EXP_TYPEs per instrument, as the rmaps select them.
-IMAGING_EXP_TYPES = {
-    "NIRCAM": ("NRC_IMAGE", "NRC_TSIMAGE"),
-    "MIRI": ("MIR_IMAGE",),
-    "NIRISS": ("NIS_IMAGE",),
-    "FGS": ("FGS_IMAGE",),
-}
+#: Imaging EXP_TYPEs per instrument, as the rmaps select them: every type the project
+#: calibrates (science imaging, coronagraphy, AMI, focus, target acquisition) shares
+#: one set of references per detector/filter, as in the real imaging rmaps.
+IMAGING_EXP_TYPES = dict(modes.EXP_TYPES_BY_INSTRUMENT)
 
 # Approximate pivot wavelengths (micron) of the imaging filters, for realistic
 # PHOTMJSR and time-dependence values.
@@ -106,6 +105,8 @@ _WAVELENGTH = {
     "F430M": 4.28, "F444W": 4.40, "F460M": 4.63, "F466N": 4.65, "F470N": 4.71,
     "F480M": 4.82, "F560W": 5.6, "F770W": 7.7, "F1000W": 10.0, "F1130W": 11.3,
     "F1280W": 12.8, "F1500W": 15.0, "F1800W": 18.0, "F2100W": 21.0, "F2550W": 25.5,
+    # MIRI coronagraph filters
+    "F1065C": 10.58, "F1140C": 11.31, "F1550C": 15.52, "F2300C": 22.64,
 }
 
 #: P_PUPIL of the simulated NIRCam imaging DISTORTION references.

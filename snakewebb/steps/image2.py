@@ -147,7 +147,7 @@ def open_science(path, *, exposure=None):
             raise ExposureError(
                 exposure,
                 f"EXP_TYPE {exp_type} is not a supported imaging mode "
-                f"({', '.join(sorted(modes.SUPPORTED_EXP_TYPES))})",
+                f"(supported: {modes.describe_supported()})",
             )
     except BaseException:
         model.close()
