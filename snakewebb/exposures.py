@@ -374,7 +374,7 @@ def _finish_table(rows, tso_exp_types):
         name = table.index[unsupported][0]
         raise ExposureError(
             name, f"EXP_TYPE {table.at[name, 'exp_type']!r} is not a supported imaging "
-                  f"type ({', '.join(sorted(modes.SUPPORTED_EXP_TYPES))})"
+                  f"type ({modes.describe_supported()})"
         )
     tso_types = set(tso_exp_types)
     table["is_cube"] = table["is_cube"].astype(bool)

@@ -10,10 +10,6 @@ photometry of their instrument and does not resample them. Checked here:
   acquisition, calibrated by us and by the official calwebb_image2 on the same ASN and
   CRDS cache, compared with the parity helpers of the suite at their tolerances;
 * the exposure table and a Snakemake dry run plan a ``_cal`` and no ``_i2d`` for them.
-
-The simulator renders sources only in the filters it has a wavelength and a sky level
-for; the module fixture adds the three this campaign needs (F335M, F480M, F1550C) to its
-tables for the time it writes the exposures.
 """
 
 import json
@@ -49,8 +45,6 @@ CASES = [
     ("nis-ami", "NIRISS", "NIS", "NIS_AMI", "F480M", "NRM", "SUB80", "NIS_AMI1"),
     ("fgs-focus", "FGS", "GUIDER1", "FGS_FOCUS", None, None, "SUB128CNTR", "FGS1_SUB128CNTR"),
 ]
-#: Pivot wavelength (micron) and sky (MJy/sr) the simulator lacks for these filters.
-EXTRA_BANDS = {"F335M": (3.36, 0.2), "F480M": (4.82, 0.3), "F1550C": (15.52, 45.0)}
 
 
 # --------------------------------------------------------------------- the supported set
@@ -158,10 +152,7 @@ def modes_campaign(tmp_path_factory):
     specs = _specs()
     rate = root / "rate"
     rate.mkdir()
-    with crds_environment_preserved(), pytest.MonkeyPatch.context() as mp:
-        for band, (wavelength, sky) in EXTRA_BANDS.items():
-            mp.setitem(simulated.WAVELENGTH, band, wavelength)
-            mp.setitem(simulated.SKY_MJYSR, band, sky)
+    with crds_environment_preserved():
         contexts = write_crds_cache(root / "crds", list(specs.values()), seed=0)
         catalog = simulated.make_truth_catalog(list(specs.values()), seed=0)
         files, cache = {}, {}
