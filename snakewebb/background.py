@@ -63,21 +63,26 @@ def clipped_mean(stack, sigma=3.0, maxiters=None):
 
     Returns ``(mean, mask)``: mean is float64 with 0 where every sample is
     clipped or NaN; mask is the per-sample clip mask (True = rejected).
+    The samples are summed in the stack's own dtype and the sum divided by the
+    count in float64, as numpy's masked mean does: a float32 stack's mean keeps
+    float32 rounding, which matters where a background cancels the science.
     For small stacks where clipping is impossible, the mean is computed
     directly; otherwise astropy's ``sigma_clip`` (median/std) does it.
     """
-    stack = np.asarray(stack, dtype=np.float64)
+    stack = np.asarray(stack)
+    if not np.issubdtype(stack.dtype, np.floating):
+        stack = stack.astype(np.float64)
     if _cannot_clip(stack.shape[0], sigma):
         # plain mean of the finite samples, accumulated one plane at a time
         mask = ~np.isfinite(stack)
-        total = np.zeros(stack.shape[1:])
+        total = np.zeros(stack.shape[1:], dtype=stack.dtype)
         for plane, bad in zip(stack, mask):
             total += np.where(bad, 0.0, plane)
         count = stack.shape[0] - mask.sum(axis=0, dtype=np.int32)
         with np.errstate(invalid="ignore", divide="ignore"):
-            total /= count
-        total[count == 0] = 0.0
-        return total, mask
+            mean = total.astype(np.float64) / count
+        mean[count == 0] = 0.0
+        return mean, mask
     from astropy.stats import sigma_clip
     from astropy.utils.exceptions import AstropyUserWarning
 
@@ -156,7 +161,7 @@ def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_
         total = np.zeros(image_shape)
         count = np.zeros(image_shape, dtype=np.uint16)
     else:
-        cdata = np.empty((n,) + image_shape, dtype=np.float32)
+        cdata = np.empty((n,) + image_shape)  # float64, summed as such (as jwst does)
     cvar = np.empty((n,) + image_shape) if with_err else None
     nan_mask = np.empty((n,) + image_shape, dtype=bool) if (with_err and stream) else None
     dq = np.zeros(image_shape, dtype=np.uint32)
@@ -165,12 +170,12 @@ def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_
         if data.ndim == 3:
             image = clipped_mean(data, sigma, maxiters)[0]
             if with_err:
-                cvar[i] = clipped_mean(err.astype(np.float64) ** 2, sigma, maxiters)[0]
+                cvar[i] = clipped_mean(err * err, sigma, maxiters)[0]
             dq |= np.bitwise_or.reduce(bdq, axis=0)
         else:
             image = data
             if with_err:
-                cvar[i] = err.astype(np.float64) ** 2
+                cvar[i] = err * err  # squared in float32, as the official step does
             dq |= bdq
         del data, err, bdq
         if stream:
@@ -180,7 +185,7 @@ def combine_backgrounds(science, backgrounds, sigma=3.0, maxiters=None, *, with_
             if nan_mask is not None:
                 nan_mask[i] = ~good
         else:
-            cdata[i] = image  # float32 is exact for a 2D member; 3D: float64 mean rounded
+            cdata[i] = image
         del image
     if stream:
         mask = None
