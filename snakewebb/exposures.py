@@ -6,25 +6,31 @@ decide how it is calibrated and which references CRDS selects for it.
 Building it means opening every science file, so it is cached on disk and
 rebuilt only for ASN files whose own (size, mtime) or whose members'
 (size, mtime) changed: a 10,000-exposure campaign loads from the cache in a
-fraction of a second.
+fraction of a second. Only the primary header is parsed, except for the rare
+file whose header lacks a keyword every exposure needs: its value is then taken
+from the file's ASDF extension, where stdatamodels (and so jwst) finds it too.
 """
 
 import glob
 import hashlib
+import io
 import json
 import logging
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
+from snakewebb.references import _KEYWORDS as _DATAMODEL_PATHS
 
 __all__ = [
     "HEADER_KEYWORDS",
+    "REQUIRED_KEYWORDS",
     "read_asn",
     "read_header_keywords",
     "exposure_table",
@@ -42,7 +48,14 @@ HEADER_KEYWORDS = (
     "VISITYPE", "CROWDFLD", "CORONMSK", "NGROUPS", "NOUTPUTS", "LAMP",
 )
 
-_CACHE_VERSION = 3
+#: Keywords every exposure must have: without them the table cannot say how the
+#: exposure is calibrated nor CRDS which references it gets. When the primary header
+#: lacks one (or holds a blank), the value is taken from the file's ASDF extension,
+#: as stdatamodels (and so jwst) does; absent from both is an ExposureError. The
+#: other :data:`HEADER_KEYWORDS` may be absent (None in the table).
+REQUIRED_KEYWORDS = ("INSTRUME", "DETECTOR", "EXP_TYPE")
+
+_CACHE_VERSION = 4
 _CACHE_NAME = "exposure_table.pkl"
 _BLOCK = 2880
 _CARD = 80
@@ -214,6 +227,94 @@ def read_header_keywords(path, keywords=HEADER_KEYWORDS):
     return values
 
 
+def _is_nan(value):
+    return isinstance(value, float) and value != value
+
+
+def _absent(value):
+    """True for a keyword value that says nothing: None, blank text or NaN."""
+    return value is None or _is_nan(value) or (isinstance(value, str) and not value.strip())
+
+
+def read_asdf_keywords(path, keywords):
+    """Values of ``keywords`` from the ASDF extension of a stdatamodels FITS file.
+
+    That extension holds the datamodel's metadata tree; each keyword is looked up
+    at its datamodel path (:data:`snakewebb.references._KEYWORDS`, e.g. EXP_TYPE at
+    ``meta.exposure.type``). Only the ASDF bytes are parsed: no array is read.
+
+    Returns
+    -------
+    dict
+        Keyword -> value for the keywords the tree holds a non-blank value for;
+        empty when the file has no ASDF extension.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    ValueError
+        Its ASDF extension (or the FITS structure before it) cannot be parsed.
+    """
+    import asdf
+    from astropy.io import fits
+
+    found = {}
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            if "ASDF" not in hdul:
+                return found
+            raw = hdul["ASDF"].data.tobytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", asdf.exceptions.AsdfWarning)
+            with asdf.open(io.BytesIO(raw), lazy_load=True, memmap=False,
+                           ignore_unrecognized_tag=True,
+                           ignore_missing_extensions=True) as af:
+                for keyword in keywords:
+                    dotted = _DATAMODEL_PATHS.get(keyword)
+                    if dotted is None:
+                        continue
+                    node = af.tree
+                    for part in dotted.lower().split("."):
+                        node = node.get(part) if hasattr(node, "get") else None
+                    if isinstance(node, (str, bool, int, float)) and not _absent(node):
+                        found[keyword] = node.strip() if isinstance(node, str) else node
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any parser failure means "unreadable"
+        raise ValueError(f"{type(err).__name__}: {err}") from None
+    return found
+
+
+def _fill_from_asdf(name, science, header):
+    """Fill the keywords the header lacks from the ASDF extension (datamodel view).
+
+    Done only when a :data:`REQUIRED_KEYWORDS` is absent or blank (rare: the
+    FITS keywords are written from the same metadata), so the common path
+    parses no ASDF. A value the header holds wins, as it does in stdatamodels.
+    """
+    lacking = [k for k in REQUIRED_KEYWORDS if _absent(header.get(k))]
+    if not lacking:
+        return header
+    try:
+        fallback = read_asdf_keywords(
+            science, [k for k in HEADER_KEYWORDS if _absent(header.get(k))])
+    except (OSError, ValueError) as err:
+        raise ExposureError(
+            name, f"cannot read the ASDF metadata of {science}: {err}") from None
+    header = {**header, **fallback}
+    for keyword, value in fallback.items():
+        log.info("%s: %s=%r from the ASDF metadata (absent or blank in the primary header)",
+                 name, keyword, value)
+    missing = [k for k in REQUIRED_KEYWORDS if _absent(header.get(k))]
+    if missing:
+        word = "keyword" if len(missing) == 1 else "keywords"
+        raise ExposureError(
+            name, f"{word} {', '.join(missing)} missing from the primary header and the "
+                  f"ASDF metadata of {Path(science).name}")
+    return header
+
+
 def _science_row(product, asn_path):
     science = product["science"]
     try:
@@ -222,6 +323,7 @@ def _science_row(product, asn_path):
         raise ExposureError(
             product["name"], f"cannot read the header of {science}: {err}"
         ) from None
+    header = _fill_from_asdf(product["name"], science, header)
     row = {
         "exposure": product["name"],
         "asn": str(asn_path),
@@ -322,7 +424,10 @@ def exposure_table(asn_patterns, *, cache_dir=None,
     -------
     pandas.DataFrame
         Index ``exposure``; columns ``asn``, ``science``, ``backgrounds`` (tuple),
-        the :data:`HEADER_KEYWORDS` (lower case), ``is_cube``, ``tso``,
+        the :data:`HEADER_KEYWORDS` (lower case; object columns, None where the
+        file lacks the keyword; a :data:`REQUIRED_KEYWORDS` absent or blank in the
+        primary header comes from the file's ASDF metadata, as in the datamodel),
+        ``is_cube``, ``tso``,
         ``suffix`` (cal/calints), ``bsub_suffix``, ``background`` (background
         subtraction runs) and ``resample`` (an ``_i2d`` is made).
 
@@ -330,8 +435,9 @@ def exposure_table(asn_patterns, *, cache_dir=None,
     ------
     SnakewebbError
         One line naming the ASN file or exposure: unreadable ASN, missing
-        member, unreadable header, unsupported EXP_TYPE, an exposure ID given by
-        two products.
+        member, unreadable header, a required keyword in neither the primary
+        header nor the ASDF metadata, unsupported EXP_TYPE, an exposure ID given
+        by two products.
     """
     asn_paths = _expand(asn_patterns)
     cache_file = Path(cache_dir) / _CACHE_NAME if cache_dir is not None else None
@@ -369,6 +475,13 @@ def _finish_table(rows, tso_exp_types):
     columns = ["exposure", "asn", "science", "backgrounds",
                *(_column(k) for k in HEADER_KEYWORDS), "is_cube"]
     table = pd.DataFrame.from_records(rows, columns=columns).set_index("exposure")
+    # Keyword columns hold the header values as read, None where absent: never NaN
+    # (pandas would make a text column with a gap a string column showing NaN).
+    for keyword in HEADER_KEYWORDS:
+        column = _column(keyword)
+        values = [row.get(column) for row in rows]
+        table[column] = pd.Series([None if _is_nan(v) else v for v in values],
+                                  index=table.index, dtype=object)
     unsupported = ~table["exp_type"].isin(modes.SUPPORTED_EXP_TYPES)
     if unsupported.any():
         name = table.index[unsupported][0]

@@ -256,3 +256,132 @@ def test_trust_cache_skips_the_stat_checks(tiny):
     # an ASN the cache does not know is read even when trusting it
     write_asn(tiny / "asn" / "n_asn.json", {"n": ("../rate/a_rate.fits", [])})
     assert "n" in exposures.exposure_table(pattern, cache_dir=cache, trust_cache=True).index
+
+
+# ------------------------------------------- keywords absent from the primary header
+
+def write_datamodel_rate(path, *, exp_type="NRC_IMAGE", detector="NRCB4", drop=(), **fits_set):
+    """A _rate file as stdatamodels writes it (metadata also in its ASDF extension),
+    then the FITS primary-header keywords ``drop`` deleted and ``fits_set`` overwritten
+    in the FITS header only, as an edit with a FITS tool would."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.ImageModel(np.zeros((8, 8), "f4")) as model:
+        model.meta.telescope = "JWST"
+        model.meta.instrument.name = "NIRCAM"
+        model.meta.instrument.detector = detector
+        model.meta.instrument.filter = "F150W"
+        model.meta.instrument.pupil = "CLEAR"
+        if exp_type is not None:
+            model.meta.exposure.type = exp_type
+        model.meta.subarray.name = "FULL"
+        model.meta.observation.date = "2024-01-02"
+        model.meta.observation.time = "03:04:05.678"
+        model.save(path)
+    with fits.open(path, mode="update") as hdul:
+        for keyword in drop:
+            del hdul[0].header[keyword]
+        hdul[0].header.update(fits_set)
+    return path
+
+
+def datamodel_view(path):
+    """What stdatamodels (and so jwst) makes of the file: (EXP_TYPE, DETECTOR)."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.open(path) as model:
+        return model.meta.exposure.type, model.meta.instrument.detector
+
+
+def one_table(tmp_path, name, science, **kwargs):
+    write_asn(tmp_path / f"{name}_asn.json", {name: (science.name, [])})
+    return exposures.exposure_table([str(tmp_path / f"{name}_asn.json")], **kwargs)
+
+
+@pytest.mark.parametrize("keyword, column, expected", [
+    ("EXP_TYPE", "exp_type", "NRC_FOCUS"),
+    ("DETECTOR", "detector", "NRCB4"),
+])
+def test_keyword_deleted_from_header_comes_from_asdf_like_the_datamodel(
+        tmp_path, keyword, column, expected):
+    path = write_datamodel_rate(tmp_path / "x_rate.fits", exp_type="NRC_FOCUS", drop=[keyword])
+    assert keyword not in fits.getheader(path)
+    assert datamodel_view(path) == ("NRC_FOCUS", "NRCB4")  # what jwst works with
+    table = one_table(tmp_path, "x", path)
+    assert table.at["x", column] == expected
+    assert (table.at["x", "exp_type"], table.at["x", "detector"]) == datamodel_view(path)
+    assert not table.at["x", "resample"]  # NRC_FOCUS is not resampled: the type is used
+
+
+def test_blank_header_value_comes_from_asdf(tmp_path):
+    path = write_datamodel_rate(tmp_path / "x_rate.fits", EXP_TYPE="")
+    assert fits.getheader(path)["EXP_TYPE"] == ""
+    with pytest.warns(Warning):  # stdatamodels rejects the blank, keeps the ASDF value
+        assert datamodel_view(path)[0] == "NRC_IMAGE"
+    assert one_table(tmp_path, "x", path).at["x", "exp_type"] == "NRC_IMAGE"
+
+
+def test_header_value_wins_over_asdf_as_in_the_datamodel(tmp_path, monkeypatch):
+    path = write_datamodel_rate(tmp_path / "x_rate.fits", EXP_TYPE="NRC_TACQ")
+    assert datamodel_view(path)[0] == "NRC_TACQ"
+    monkeypatch.setattr(exposures, "read_asdf_keywords",
+                        lambda *a, **k: pytest.fail("ASDF read for a complete header"))
+    assert one_table(tmp_path, "x", path).at["x", "exp_type"] == "NRC_TACQ"
+
+
+def test_common_path_reads_no_asdf_and_optional_keywords_are_none(tiny, monkeypatch):
+    monkeypatch.setattr(exposures, "read_asdf_keywords",
+                        lambda *a, **k: pytest.fail("ASDF read for a complete header"))
+    no_pupil = {k: v for k, v in NIRCAM.items() if k not in ("PUPIL", "SUBARRAY")}
+    write_rate(tiny / "rate" / "p_rate.fits", header=no_pupil)
+    write_asn(tiny / "asn" / "p_asn.json", {"p": ("../rate/p_rate.fits", [])})
+    table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+    assert table.at["p", "pupil"] is None and table.at["p", "subarray"] is None
+    assert table.at["a", "pupil"] == "CLEAR"
+    assert table.at["a", "nints"] is None and table.at["t", "nints"] == 3
+    for column in (exposures._column(k) for k in exposures.HEADER_KEYWORDS):
+        assert not any(isinstance(v, float) and v != v for v in table[column]), column
+
+
+@pytest.mark.parametrize("drop, message", [
+    (["EXP_TYPE"], "keyword EXP_TYPE missing"),
+    (["EXP_TYPE", "DETECTOR"], "keywords DETECTOR, EXP_TYPE missing"),
+])
+def test_keyword_in_neither_header_nor_asdf_is_one_line_error(tmp_path, drop, message):
+    header = {k: v for k, v in NIRCAM.items() if k not in drop}
+    path = write_rate(tmp_path / "x_rate.fits", header=header)  # plain FITS, no ASDF
+    with pytest.raises(ExposureError) as info:
+        one_table(tmp_path, "x", path)
+    assert str(info.value) == (f"x: {message} from the primary header and the ASDF "
+                               "metadata of x_rate.fits")
+
+
+def test_keyword_absent_from_header_and_from_the_asdf_tree(tmp_path):
+    path = write_datamodel_rate(tmp_path / "x_rate.fits", exp_type=None)
+    assert "EXP_TYPE" not in fits.getheader(path)
+    assert datamodel_view(path)[0] is None
+    with pytest.raises(ExposureError, match=r"^x: keyword EXP_TYPE missing from the primary "
+                                            r"header and the ASDF metadata of x_rate.fits$"):
+        one_table(tmp_path, "x", path)
+
+
+def test_unreadable_asdf_extension_is_one_line_error(tmp_path):
+    path = write_datamodel_rate(tmp_path / "x_rate.fits", drop=["EXP_TYPE"])
+    with fits.open(path, mode="update") as hdul:
+        data = hdul["ASDF"].data
+        data["ASDF_METADATA"][:40] = 0  # clobber the "#ASDF 1.0.0" preamble
+    with pytest.raises(ExposureError) as info:
+        one_table(tmp_path, "x", path)
+    assert str(info.value).startswith("x: cannot read the ASDF metadata of ")
+    assert "\n" not in str(info.value)
+
+
+def test_value_from_asdf_is_cached(tmp_path, monkeypatch):
+    path = write_datamodel_rate(tmp_path / "x_rate.fits", drop=["EXP_TYPE"])
+    cache = tmp_path / "cache"
+    first = one_table(tmp_path, "x", path, cache_dir=cache)
+    assert first.at["x", "exp_type"] == "NRC_IMAGE"
+    monkeypatch.setattr(exposures, "read_asdf_keywords",
+                        lambda *a, **k: pytest.fail("ASDF read again despite the cache"))
+    again = exposures.exposure_table([str(tmp_path / "x_asn.json")], cache_dir=cache)
+    assert again.equals(first)
