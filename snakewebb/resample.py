@@ -19,6 +19,8 @@ exposure, learnt from its source and re-expressed here):
   cubic (Lagrange) interpolation: along x on the node rows once, then per node
   interval along y, as small dense matrix products.
   The interpolation error is measured in the tests (well below 1e-3 pixel).
+  Kernels whose weights jump with the position (point, gaussian, lanczos) get
+  the exact map instead (:data:`EXACT_MAP_KERNELS`).
 * **Drizzle.** The ``drizzle`` package's C kernel, called directly with
   contiguous float32 data/weights and one float64 pixel map for all arrays; the
   fill value is written once, on a pass's last block. The input is fed in
@@ -65,6 +67,7 @@ from snakewebb import drizzle_scan
 __all__ = [
     "BAD_DQ",
     "PIXMAP_STEP",
+    "EXACT_MAP_KERNELS",
     "VARIANCES",
     "ResampleError",
     "build_output_wcs",
@@ -85,6 +88,11 @@ BAD_DQ = dqflags.pixel["DO_NOT_USE"] | dqflags.pixel["NON_SCIENCE"]
 
 #: Spacing (input pixels) of the nodes where the exact transform is evaluated.
 PIXMAP_STEP = 16
+
+#: Kernels whose weights jump with the mapped position (nearest pixel, lookup
+#: tables): the interpolated map's ~1e-6 px error moves some weights, so these get
+#: the exact map. Square and turbo overlaps are continuous in the position.
+EXACT_MAP_KERNELS = frozenset({"point", "gaussian", "lanczos2", "lanczos3"})
 
 #: Variance arrays resampled alongside SCI, in the order they are reported.
 VARIANCES = ("var_rnoise", "var_flat", "var_poisson")
@@ -159,25 +167,14 @@ def pixel_scale_at(wcs, ra, dec, ratio=1.0):
     return scale
 
 
-def _solid_angle(ra, dec, centre):
-    """Solid angle (sr) of a simple spherical polygon, fanned from ``centre``."""
-    def unit(lon, lat):
-        lon, lat = np.deg2rad(lon), np.deg2rad(lat)
-        return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], -1)
-
-    c = unit(*centre)
-    a = unit(np.asarray(ra), np.asarray(dec))
-    b = np.roll(a, -1, axis=0)
-    triple = np.einsum("ij,ij->i", a, np.cross(b, np.broadcast_to(c, a.shape)))
-    denom = 1.0 + a @ c + b @ c + np.einsum("ij,ij->i", a, b)
-    return abs(float(np.sum(2.0 * np.arctan2(triple, denom))))
-
-
 def mean_pixel_area(wcs, shape):
     """Mean pixel solid angle (sr) of ``wcs`` over its bounding box (or ``shape``).
 
     The outline of the region of pixel centres, sampled every <= 15 pixels, is
     projected to the sky; its spherical area is divided by the area in pixels.
+    The area is spherical_geometry's, as in the official step: on a small
+    subarray its angle-sum formula is ~1e-5 off, and the official output pixel
+    scale ratio (and a gaussian/lanczos kernel's width) carries that error.
     """
     ny, nx = shape
     if wcs.bounding_box is None:
@@ -203,8 +200,12 @@ def mean_pixel_area(wcs, shape):
     ra, dec = wcs(x, y)
     if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
         raise ResampleError("input WCS is not finite on the image outline")
+    from spherical_geometry.polygon import SphericalPolygon
+
     centre = wcs(0.5 * (xmin + xmax), 0.5 * (ymin + ymax))
-    area = _solid_angle(ra, dec, centre)
+    area = SphericalPolygon.from_radec(ra, dec, center=centre).area()
+    if area > 2 * math.pi:  # the outline taken the other way round the sphere
+        area = 4 * math.pi - area
     return area / ((xmax - xmin) * (ymax - ymin))
 
 
@@ -631,6 +632,8 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
     ny = data.shape[0]
     rows_per_block = max(int(block_rows), math.ceil(ny / _MAX_BLOCKS))
     blocks = list(_blocks(ny, rows_per_block))
+    if kernel in EXACT_MAP_KERNELS:
+        pixmap_step = 1
     mapper = _PixelMapper(model.meta.wcs, out_wcs, data.shape, pixmap_step)
     xmin, xmax, ymin, ymax = _drizzle_range(model.meta.wcs, data.shape)
     plan = _block_plan(mapper, blocks, (xmin, xmax, ymin, ymax), out_shape)
@@ -650,7 +653,10 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
 
     # With no negative weight an output pixel has a context bit exactly where its
     # summed weight is positive, so CON comes from WHT and no context plane is kept.
-    need_context = _negative_weights_possible(model, weight_type)
+    # Weights can be negative through the input weights or the lanczos kernels'
+    # negative lobes (the official CON counts those pixels).
+    need_context = kernel in ("lanczos2", "lanczos3") or _negative_weights_possible(
+        model, weight_type)
     main = _DrizzlePass(drizzle_shape, kernel, fillval, context=need_context)
     passes = {}
     if shared:
