@@ -385,3 +385,30 @@ def test_value_from_asdf_is_cached(tmp_path, monkeypatch):
                         lambda *a, **k: pytest.fail("ASDF read again despite the cache"))
     again = exposures.exposure_table([str(tmp_path / "x_asn.json")], cache_dir=cache)
     assert again.equals(first)
+
+
+@pytest.mark.parametrize("keyword", ["DETECTOR", "EXP_TYPE"])
+def test_campaign_file_without_keyword_gets_the_same_references(
+        campaign, crds_restored, tmp_path, keyword):
+    """The audit's case on a simulated _rate: CRDS resolves the references as for the
+    intact file (a deleted DETECTOR used to reach CRDS as UNDEFINED)."""
+    import shutil
+
+    from snakewebb import references
+
+    name = campaign.first("NRC_IMAGE", cube=False)
+    intact = tmp_path / "intact_rate.fits"
+    edited = tmp_path / "edited_rate.fits"
+    shutil.copy(campaign.files[name], intact)
+    shutil.copy(campaign.files[name], edited)
+    with fits.open(edited, mode="update") as hdul:
+        del hdul[0].header[keyword]
+    write_asn(tmp_path / "intact_asn.json", {"intact": (intact.name, [])})
+    write_asn(tmp_path / "edited_asn.json", {"edited": (edited.name, [])})
+    table = exposures.exposure_table([str(tmp_path / "*_asn.json")])
+    keys = [exposures._column(k) for k in exposures.HEADER_KEYWORDS]
+    assert list(table.loc["edited", keys]) == list(table.loc["intact", keys])
+    context = references.configure_crds(crds_path=campaign.crds, context=campaign.context)
+    refs = exposures.exposure_references(table, references.ALL_REFTYPES, context=context,
+                                         lookup=references.best_references_table)
+    assert refs["edited"] == refs["intact"] and refs["edited"]["distortion"]
