@@ -33,6 +33,7 @@ __all__ = [
     "REQUIRED_KEYWORDS",
     "read_asn",
     "read_header_keywords",
+    "read_asdf_keywords",
     "exposure_table",
     "exposure_references",
 ]
