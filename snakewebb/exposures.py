@@ -26,7 +26,7 @@ import pandas as pd
 
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
-from snakewebb.references import _KEYWORDS as _DATAMODEL_PATHS
+from snakewebb.references import DATAMODEL_PATHS
 
 __all__ = [
     "HEADER_KEYWORDS",
@@ -241,7 +241,7 @@ def read_asdf_keywords(path, keywords):
     """Values of ``keywords`` from the ASDF extension of a stdatamodels FITS file.
 
     That extension holds the datamodel's metadata tree; each keyword is looked up
-    at its datamodel path (:data:`snakewebb.references._KEYWORDS`, e.g. EXP_TYPE at
+    at its datamodel path (:data:`snakewebb.references.DATAMODEL_PATHS`, e.g. EXP_TYPE at
     ``meta.exposure.type``). Only the ASDF bytes are parsed: no array is read.
 
     Returns
@@ -272,7 +272,7 @@ def read_asdf_keywords(path, keywords):
                            ignore_unrecognized_tag=True,
                            ignore_missing_extensions=True) as af:
                 for keyword in keywords:
-                    dotted = _DATAMODEL_PATHS.get(keyword)
+                    dotted = DATAMODEL_PATHS.get(keyword)
                     if dotted is None:
                         continue
                     node = af.tree

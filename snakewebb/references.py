@@ -24,6 +24,7 @@ __all__ = [
     "REFTYPES",
     "ALL_REFTYPES",
     "SERVERLESS_URL",
+    "DATAMODEL_PATHS",
     "configure_crds",
     "matching_parameters",
     "best_references",
@@ -46,8 +47,8 @@ ALL_REFTYPES = tuple(t for types in REFTYPES.values() for t in types)
 #: Any CRDS server URL containing "serverless" makes the client work from the cache only.
 SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
 
-# FITS keyword -> the datamodel path CRDS (and the JWST rmaps) select on.
-_KEYWORDS = {
+#: FITS keyword -> the datamodel path CRDS (and the JWST rmaps) select on.
+DATAMODEL_PATHS = {
     "TELESCOP": "META.TELESCOPE",
     "INSTRUME": "META.INSTRUMENT.NAME",
     "DETECTOR": "META.INSTRUMENT.DETECTOR",
@@ -72,7 +73,7 @@ _KEYWORDS = {
     "NOUTPUTS": "META.EXPOSURE.NOUTPUTS",
     "LAMP": "META.INSTRUMENT.LAMP_STATE",
 }
-_PATHS = {path: kw for kw, path in _KEYWORDS.items()}
+_PATHS = {path: kw for kw, path in DATAMODEL_PATHS.items()}
 # Spellings accepted as column names / dict keys besides the FITS keyword and path.
 _ALIASES = {
     "INSTRUMENT": "INSTRUME", "DATE_OBS": "DATE-OBS", "TIME_OBS": "TIME-OBS",
@@ -165,7 +166,7 @@ def _serverless(url):
 def _normal_key(key):
     """FITS keyword for a key given as keyword, alias or datamodel path (any case)."""
     key = str(key).strip().upper()
-    if key in _KEYWORDS:
+    if key in DATAMODEL_PATHS:
         return key
     if key in _PATHS:
         return _PATHS[key]
@@ -267,7 +268,7 @@ def matching_parameters(header):
             found.setdefault("TIME-OBS", match.group(2))
         found.setdefault("TIME-OBS", "00:00:00")  # a date alone means its start
     found.setdefault("TELESCOP", "JWST")
-    return {_KEYWORDS[kw]: value for kw, value in sorted(found.items())}
+    return {DATAMODEL_PATHS[kw]: value for kw, value in sorted(found.items())}
 
 
 def _context_in_use(context):
