@@ -123,12 +123,17 @@ def sregion_footprint(s_region):
 
 
 def _footprint_centre(footprint):
-    """Centre of a sky footprint: middle of the unit-vector bounding box."""
+    """Centre of a sky footprint: middle of the unit-vector bounding box.
+
+    The arithmetic is the official step's to the last bit (``sqrt(x**2 + y**2)``,
+    not ``hypot``): a last-bit change of CRVAL moves the output grid by ~1e-9
+    pixel, enough to flip bins of drizzle's lanczos lookup table.
+    """
     lon, lat = np.deg2rad(footprint[:, 0]), np.deg2rad(footprint[:, 1])
     vec = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-    mid = 0.5 * (vec.max(axis=1) + vec.min(axis=1))
-    ra = math.degrees(math.atan2(mid[1], mid[0])) % 360.0
-    dec = math.degrees(math.atan2(mid[2], math.hypot(mid[0], mid[1])))
+    x, y, z = (vec.max(axis=1) + vec.min(axis=1)) / 2.0
+    ra = float(np.rad2deg(np.arctan2(y, x)) % 360.0)
+    dec = float(np.rad2deg(np.arctan2(z, np.sqrt(x**2 + y**2))))
     return ra, dec
 
 
