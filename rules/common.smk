@@ -93,7 +93,13 @@ def _records():
 
 
 RECORDS = _records()
-RESAMPLED = set(EXPOSURES.index[EXPOSURES["resample"]]) if not SKIP["resample"] else set()
+# no _i2d without a WCS: skipping assign_wcs skips resample too (the official
+# pipeline fails in its resample step then)
+RESAMPLED = (
+    set(EXPOSURES.index[EXPOSURES["resample"]])
+    if not (SKIP["resample"] or SKIP["assign_wcs"])
+    else set()
+)
 
 CAL_FILES = [f"{OUT}/{name}_{rec[0]}.fits" for name, rec in RECORDS.items()]
 I2D_FILES = [f"{OUT}/{name}_i2d.fits" for name in EXPOSURES.index if name in RESAMPLED]

@@ -160,6 +160,16 @@ def test_unchanged_context_and_unrelated_changes_rerun_nothing(campaign, full_ru
     assert stamps(workdir / "results") == before
 
 
+def test_skipping_assign_wcs_plans_no_i2d(campaign, tmp_path):
+    """No WCS, nothing to resample: the _cal jobs only (not _i2d jobs that must fail)."""
+    configfile = tmp_path / "skip_wcs.yaml"
+    configfile.write_text("skip:\n  assign_wcs: true\n")
+    config = campaign_config(campaign, campaign.contexts[-1], *SELECTION)
+    result = snakemake(tmp_path, "-n", "all", "--configfile", str(configfile), config=config)
+    planned = planned_outputs(result)
+    assert planned and all(name.endswith(("_cal.fits", "_calints.fits")) for name in planned)
+
+
 def test_context_switch_dry_run_lists_exactly_the_changed_flat_jobs(campaign, full_run):
     from snakewebb.simulate.crds_cache import new_flat_key
 
