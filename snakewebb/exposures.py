@@ -56,7 +56,7 @@ HEADER_KEYWORDS = (
 #: other :data:`HEADER_KEYWORDS` may be absent (None in the table).
 REQUIRED_KEYWORDS = ("INSTRUME", "DETECTOR", "EXP_TYPE")
 
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 _CACHE_NAME = "exposure_table.pkl"
 _BLOCK = 2880
 _CARD = 80
@@ -70,6 +70,19 @@ def _column(keyword):
 
 
 # ---------------------------------------------------------------------- ASN files
+
+def _member_path(asn_dir, expname):
+    """Path of an ASN member named relative to the ASN's directory.
+
+    A ``..`` is resolved as the file system does (after any symlink before it),
+    as the official pipeline opening the joined path does; without one the path
+    is only tidied.
+    """
+    joined = Path(asn_dir) / expname
+    if ".." in Path(expname).parts:
+        return Path(os.path.realpath(joined))
+    return Path(os.path.normpath(joined))
+
 
 def read_asn(path):
     """Read a Level-2 (image2) association.
@@ -121,7 +134,7 @@ def read_asn(path):
             if not isinstance(member, dict) or "expname" not in member:
                 raise ExposureError(name, f"member without 'expname' in {path.name}")
             role = str(member.get("exptype", "science")).strip().lower()
-            member_path = Path(os.path.normpath(path.parent / str(member["expname"])))
+            member_path = _member_path(path.parent, str(member["expname"]))
             if role == "science":
                 science.append(member_path)
             elif role == "background":

@@ -59,6 +59,16 @@ def test_read_asn_resolves_members_against_asn_directory(tiny, monkeypatch):
                          "backgrounds": (str(tiny / "rate" / "abkg_rate.fits"),)}]
 
 
+def test_read_asn_follows_a_symlinked_asn_directory_before_dotdot(tiny, tmp_path_factory):
+    """``links/asn -> tiny/asn`` with members ``../rate/...``: the file system (and the
+    official pipeline opening the joined path) finds ``tiny/rate``, not ``links/rate``."""
+    links = tmp_path_factory.mktemp("links")
+    (links / "asn").symlink_to(tiny / "asn", target_is_directory=True)
+    products = exposures.read_asn(links / "asn" / "a_asn.json")
+    assert products[0]["science"] == os.path.realpath(tiny / "rate" / "a_rate.fits")
+    assert products[0]["backgrounds"] == (os.path.realpath(tiny / "rate" / "abkg_rate.fits"),)
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", "malformed ASN JSON"),
     ('{"asn_type": "image2"}', "no 'products' list"),
