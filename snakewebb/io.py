@@ -3,9 +3,12 @@
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
-__all__ = ["atomic_save", "write_pending", "commit_pending", "exposure_name"]
+__all__ = [
+    "atomic_save", "write_pending", "commit_pending", "exposure_name", "fits_truncation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,49 @@ def exposure_name(path):
         if stem.endswith(suffix):
             return stem[: -len(suffix)]
     return stem
+
+
+def fits_truncation(path):
+    """Say how a FITS file is cut short, or None when its extensions fill it exactly.
+
+    astropy opens a file cut inside the data of an extension cleanly (the
+    missing bytes are noticed, if ever, when that array is read) and drops an
+    extension whose header is cut short with only a warning, so a reader sees
+    a valid-looking file with fewer extensions. Only the headers are read.
+
+    Parameters
+    ----------
+    path : path
+        An existing file.
+
+    Returns
+    -------
+    str or None
+        ``"truncated: <size> bytes, its extensions need <end>"`` or
+        ``"truncated or corrupt: <n> bytes after its last complete extension"``,
+        for the caller to put in its own message.
+
+    Raises
+    ------
+    Exception
+        Whatever astropy raises on a file it cannot read as FITS at all.
+    """
+    from astropy.io import fits
+
+    size = Path(path).stat().st_size
+    with warnings.catch_warnings():
+        # the cut is reported below, not as a warning
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        warnings.filterwarnings("ignore", message=".*may have been truncated")
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            count = len(hdul)  # reads every header
+            info = hdul.fileinfo(count - 1)
+    end = info["datLoc"] + info["datSpan"]
+    if end > size:
+        return f"truncated: {size} bytes, its extensions need {end}"
+    if end < size:  # what follows the last whole extension is a cut-short one
+        return f"truncated or corrupt: {size - end} bytes after its last complete extension"
+    return None
 
 
 def _current_umask():

@@ -12,13 +12,14 @@ Every failure is a one-line :class:`~snakewebb.errors.ExposureError`.
 """
 
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
-from snakewebb.io import atomic_save, commit_pending, exposure_name, write_pending
+from snakewebb.io import (
+    atomic_save, commit_pending, exposure_name, fits_truncation, write_pending,
+)
 from snakewebb.steps import provenance
 from snakewebb.steps.assign_wcs import run_assign_wcs
 from snakewebb.steps.background import run_background
@@ -55,34 +56,13 @@ _PIXEL_ARRAYS = ("dq", "err", "var_poisson", "var_rnoise")
 
 
 def _check_fits_complete(path, exposure):
-    """Refuse a FITS file whose last extension ends past the end of the file.
-
-    A copy cut short inside its last extensions otherwise opens cleanly (the
-    missing bytes are only noticed, if ever, when an array is read).
-    """
-    from astropy.io import fits
-
-    size = path.stat().st_size
+    """Refuse a FITS file cut short (see :func:`snakewebb.io.fits_truncation`)."""
     try:
-        with warnings.catch_warnings():
-            # astropy drops an extension whose header is cut short with only a warning
-            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-                count = len(hdul)  # reads every header
-                info = hdul.fileinfo(count - 1)
+        problem = fits_truncation(path)
     except Exception as exc:
         raise ExposureError(exposure, f"cannot read {path.name}: {exc}") from exc
-    end = info["datLoc"] + info["datSpan"]
-    if end > size:
-        raise ExposureError(
-            exposure, f"{path.name} is truncated: {size} bytes, its extensions need {end}"
-        )
-    if end < size:  # what follows the last whole extension is a cut-short one
-        raise ExposureError(
-            exposure,
-            f"{path.name} is truncated or corrupt: {size - end} bytes after its last "
-            "complete extension",
-        )
+    if problem:
+        raise ExposureError(exposure, f"{path.name} is {problem}")
 
 
 def _check_array_shapes(model, path, exposure):

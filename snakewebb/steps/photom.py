@@ -8,6 +8,7 @@ from astropy.io import fits
 
 from snakewebb import photom as algorithm
 from snakewebb.errors import ExposureError
+from snakewebb.io import fits_truncation
 from snakewebb.steps import provenance
 
 __all__ = ["run_photom"]
@@ -46,13 +47,18 @@ class _PhotomRef:
 
 
 def _fits(path, reftype, exposure):
+    """A reference opened read-only, refused when cut short (a missing extension would
+    otherwise go unnoticed: a PHOTOM without its TIMECOEFF tables still calibrates)."""
     path = Path(path)
     if not path.is_file():
         raise ExposureError(exposure, f"{reftype} reference {path.name} not found at {path}")
     try:
-        return fits.open(path, memmap=False, lazy_load_hdus=True)
+        problem = fits_truncation(path)
+        if not problem:
+            return fits.open(path, memmap=False, lazy_load_hdus=True)
     except Exception as exc:
         raise ExposureError(exposure, f"cannot read {reftype} reference {path.name}: {exc}") from exc
+    raise ExposureError(exposure, f"cannot read {reftype} reference {path.name}: {problem}")
 
 
 @contextmanager
