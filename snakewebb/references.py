@@ -10,6 +10,8 @@ the machine.
 module stays cheap.
 """
 
+import contextlib
+import io
 import logging
 import os
 import re
@@ -128,6 +130,8 @@ def configure_crds(crds_path=None, context=None, server_url=None):
     if not (_mappings_dir(crds_path) / context).is_file():
         raise SnakewebbError(f"CRDS cache {crds_path} has no context {context}")
 
+    server_url = _effective_server(crds_path, context, server_url)
+
     previous = (os.environ.get("CRDS_PATH"), os.environ.get("CRDS_SERVER_URL"))
     if previous != (crds_path, server_url):
         _forget_crds_state()
@@ -139,6 +143,31 @@ def configure_crds(crds_path=None, context=None, server_url=None):
         os.environ["CRDS_MODE"] = "local"
     log.debug("CRDS: path=%s context=%s server=%s", crds_path, context, server_url)
     return context
+
+
+def _effective_server(crds_path, context, server_url):
+    """The CRDS server the lookups use.
+
+    With the cache's ``config/jwst/server_config`` present (``crds sync`` writes it)
+    every answer can come from the cache: serverless, whatever URL the user's
+    environment names, so that a slow or unreachable server never holds up the
+    graph (crds waits up to an hour on a server that accepts but never answers).
+    Without it a real server is needed; a dead one then fails within
+    ``CRDS_CLIENT_TIMEOUT_SECONDS`` (30 s unless set).
+    """
+    if (Path(crds_path) / "config" / "jwst" / "server_config").is_file():
+        if not _serverless(server_url):
+            log.info("CRDS: lookups from the cache %s only; %s is not contacted",
+                     crds_path, server_url)
+        return SERVERLESS_URL
+    if _serverless(server_url):
+        raise SnakewebbError(
+            f"CRDS cache {crds_path} has no config/jwst/server_config, which offline "
+            f"lookups need: fill it once with `crds sync --contexts {context}` on a "
+            "machine with network (docs/workflow.md, Real data)"
+        )
+    os.environ.setdefault("CRDS_CLIENT_TIMEOUT_SECONDS", "30")
+    return server_url
 
 
 def _forget_crds_state():
@@ -292,8 +321,24 @@ def _lookup(crds_path, context, params, reftypes):
             observatory="jwst", fast=True,
         )
     except exceptions.CrdsError as err:
-        return tuple((t, f"NOT FOUND {err}") for t in reftypes)
+        return tuple((t, f"{_FAILED} {_crds_failure(err)}") for t in reftypes)
     return tuple((t, str(answer.get(t, "NOT FOUND not returned by CRDS"))) for t in reftypes)
+
+
+#: Marks a lookup CRDS could not make at all (broken or missing mappings), which no
+#: single reference type is to blame for.
+_FAILED = "CRDS FAILED"
+
+
+def _crds_failure(err):
+    """The telling part of a CRDS failure: the unreadable or missing mapping file crds
+    met first (an OSError down the exception chain), not its failed attempt to fetch it."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return str(err)
 
 
 _ALWAYS = frozenset({"META.TELESCOPE", "META.INSTRUMENT.NAME"})
@@ -342,6 +387,11 @@ def _resolve(crds_path, context, params, reftypes, exposure):
     quiet = _quiet_crds()
     with quiet:
         answers = dict(_lookup(crds_path, context, params, reftypes))
+    failed = [v for v in answers.values() if v.startswith(_FAILED)]
+    if failed:  # every type asked for, not the first one only: none can be selected
+        raise ReferenceLookupError(
+            exposure, "/".join(reftypes),
+            f"CRDS cannot select under {context}: {failed[0][len(_FAILED):].strip()}")
     for reftype in reftypes:
         value = answers[reftype]
         upper = value.upper()
@@ -369,9 +419,13 @@ class _quiet_crds:
         self._logger = logging.getLogger("CRDS")
         self._level = self._logger.level
         self._logger.setLevel(logging.CRITICAL)
+        # crds prints some tracebacks itself (a mapping it fails to fetch)
+        self._stderr = contextlib.redirect_stderr(io.StringIO())
+        self._stderr.__enter__()
         return self
 
     def __exit__(self, *exc):
+        self._stderr.__exit__(*exc)
         self._logger.setLevel(self._level)
         return False
 

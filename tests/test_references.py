@@ -79,9 +79,32 @@ def test_configure_environment_then_arguments(cache, monkeypatch):
     monkeypatch.setenv("CRDS_CONTEXT", "jwst_0001.pmap")
     assert references.configure_crds() == "jwst_0001.pmap"
     assert references.configure_crds(context="jwst_0002.pmap") == "jwst_0002.pmap"
-    monkeypatch.setenv("CRDS_SERVER_URL", "https://jwst-crds.example.org")
-    references.configure_crds()
+
+
+def test_a_cache_with_server_config_is_used_offline_whatever_the_server(cache, monkeypatch):
+    """A user's CRDS_SERVER_URL (here one that would never answer) is not contacted when
+    the cache can answer alone: no wait on a dead server while the graph is built."""
+    monkeypatch.setenv("CRDS_SERVER_URL", "https://127.0.0.1:9")
+    assert references.configure_crds(cache) == "jwst_0002.pmap"
+    assert "serverless" in os.environ["CRDS_SERVER_URL"]
+    assert os.environ["CRDS_MODE"] == "local"
+    assert references.best_references(header_of(SPECS[0]), ("flat",))["flat"]
+
+
+def test_a_cache_without_server_config(cache, tmp_path, monkeypatch):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(cache, bare)
+    (bare / "config" / "jwst" / "server_config").unlink()
+    monkeypatch.delenv("CRDS_SERVER_URL", raising=False)
+    monkeypatch.delenv("CRDS_CLIENT_TIMEOUT_SECONDS", raising=False)
+    with pytest.raises(SnakewebbError, match=r"no config/jwst/server_config.*crds sync"):
+        references.configure_crds(bare)
+    # a real server can still answer for it, but a dead one may not hold a run for an hour
+    references.configure_crds(bare, server_url="https://jwst-crds.example.org")
     assert os.environ["CRDS_SERVER_URL"] == "https://jwst-crds.example.org"
+    assert os.environ["CRDS_CLIENT_TIMEOUT_SECONDS"] == "30"
 
 
 def test_configure_errors(cache, tmp_path):
@@ -370,3 +393,34 @@ def test_lookups_pass_on_the_selectors_real_rmaps_use(tso_cache, monkeypatch):
     # NGROUPS differs on every row, but no rmap of this context selects on it
     assert len(calls) == 2
     assert all("META.EXPOSURE.NGROUPS" not in c for c in calls)
+
+
+def _broken_copy(cache, tmp_path, pattern, how):
+    """A copy of the cache with the first mapping matching ``pattern`` truncated or gone."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(cache, broken)
+    mapping = sorted((broken / "mappings" / "jwst").glob(pattern))[-1]  # the newest context's
+    if how == "delete":
+        mapping.unlink()
+    else:
+        mapping.write_bytes(mapping.read_bytes()[: mapping.stat().st_size // 2])
+    return broken, mapping.name
+
+
+@pytest.mark.parametrize("pattern,how", [("jwst_nircam_photom_*.rmap", "truncate"),
+                                         ("jwst_nircam_*.imap", "delete")])
+def test_broken_mappings_give_one_line_naming_the_mapping(cache, tmp_path, capfd, pattern,
+                                                          how):
+    """Blamed on every type asked for, not the first one only; no traceback from crds."""
+    broken, name = _broken_copy(cache, tmp_path, pattern, how)
+    context = references.configure_crds(broken)
+    spec = next(s for s in SPECS if s.instrument.upper() == "NIRCAM")
+    with pytest.raises(ReferenceLookupError) as raised:
+        references.best_references(header_of(spec), context=context, exposure="jw01")
+    message = str(raised.value)
+    assert message.startswith("jw01: no DISTORTION/FILTEROFFSET/FLAT/PHOTOM/AREA reference: "
+                              f"CRDS cannot select under {context}: ")
+    assert name in message and "\n" not in message
+    assert "Traceback" not in capfd.readouterr().err
