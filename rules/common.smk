@@ -34,7 +34,14 @@ def _fail(err):
 def _crds_settings():
     """CRDS cache and context: config, else CRDS_PATH/CRDS_CONTEXT, else the demo cache
     and the newest context of the cache (configure_crds checks both exist)."""
-    crds_path = config["crds_path"] or os.environ.get("CRDS_PATH") or "demo/crds"
+    crds_path = config["crds_path"] or os.environ.get("CRDS_PATH")
+    if not crds_path:
+        if not Path("demo/crds/mappings/jwst").is_dir():
+            raise WorkflowError(
+                "no CRDS cache: set CRDS_PATH (or --config crds_path=...); the demo "
+                "cache demo/crds is not in this directory (make demo writes it)"
+            )
+        crds_path = "demo/crds"
     context = config["crds_context"] or os.environ.get("CRDS_CONTEXT")
     if not context:
         pmaps = sorted(Path(crds_path, "mappings", "jwst").glob("jwst_*.pmap"))

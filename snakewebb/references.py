@@ -87,16 +87,20 @@ def _mappings_dir(crds_path):
     return Path(crds_path) / "mappings" / "jwst"
 
 
-def _operational_context(crds_path):
-    """The context the cache's server_config names, else its newest pmap."""
+#: Symbolic context names (as CRDS_CONTEXT may give them) -> their server_config key.
+SYMBOLIC_CONTEXTS = {"jwst-operational": "operational_context", "jwst-edit": "edit_context"}
+
+
+def _operational_context(crds_path, key="operational_context"):
+    """The context the cache's server_config names (under ``key``), else its newest pmap."""
     import ast
 
     config = Path(crds_path) / "config" / "jwst" / "server_config"
     if config.is_file():
         try:
             info = ast.literal_eval(config.read_text())
-            if info.get("operational_context"):
-                return info["operational_context"]
+            if info.get(key):
+                return info[key]
         except (ValueError, SyntaxError):
             log.warning("unreadable %s; using the newest pmap", config)
     pmaps = sorted(_mappings_dir(crds_path).glob("jwst_*.pmap"))
@@ -127,6 +131,8 @@ def configure_crds(crds_path=None, context=None, server_url=None):
     server_url = server_url or os.environ.get("CRDS_SERVER_URL") or SERVERLESS_URL
     context = context or os.environ.get("CRDS_CONTEXT") or _operational_context(crds_path)
     context = Path(str(context)).name
+    if context.lower() in SYMBOLIC_CONTEXTS:  # as crds resolves it offline: from the cache
+        context = _operational_context(crds_path, SYMBOLIC_CONTEXTS[context.lower()])
     if not (_mappings_dir(crds_path) / context).is_file():
         raise SnakewebbError(f"CRDS cache {crds_path} has no context {context}")
 

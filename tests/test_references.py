@@ -81,6 +81,13 @@ def test_configure_environment_then_arguments(cache, monkeypatch):
     assert references.configure_crds(context="jwst_0002.pmap") == "jwst_0002.pmap"
 
 
+def test_symbolic_context_is_resolved_from_the_cache(cache, monkeypatch):
+    monkeypatch.setenv("CRDS_CONTEXT", "jwst-operational")
+    assert references.configure_crds(cache) == "jwst_0002.pmap"
+    assert os.environ["CRDS_CONTEXT"] == "jwst_0002.pmap"
+    assert references.configure_crds(cache, context="jwst-edit") == "jwst_0002.pmap"
+
+
 def test_a_cache_with_server_config_is_used_offline_whatever_the_server(cache, monkeypatch):
     """A user's CRDS_SERVER_URL (here one that would never answer) is not contacted when
     the cache can answer alone: no wait on a dead server while the graph is built."""

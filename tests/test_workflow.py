@@ -329,3 +329,12 @@ def test_bad_asn_and_unknown_exp_type_fail_at_graph_time_in_one_line(campaign, t
     stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "wfss_asn.json", "wfss", wfss))
     assert re.search(r"^wfss: EXP_TYPE 'NRC_WFSS' is not a supported imaging type", stderr,
                      re.M), stderr
+
+
+def test_no_crds_cache_anywhere_says_what_to_set(campaign, tmp_path):
+    """Neither CRDS_PATH nor crds_path, and no demo cache here: one line naming CRDS_PATH."""
+    asn = json.dumps([str(campaign.asn / SELECTION[0])])
+    result = snakemake(tmp_path, "all", "--dry-run", config=(f"asn={asn}",), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert re.search(r"^no CRDS cache: set CRDS_PATH .+$", output, re.M), output
