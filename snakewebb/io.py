@@ -8,6 +8,7 @@ from pathlib import Path
 
 __all__ = [
     "atomic_save", "write_pending", "commit_pending", "exposure_name", "fits_truncation",
+    "refuse_truncated_fits",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,25 @@ def fits_truncation(path):
     if end < size:  # what follows the last whole extension is a cut-short one
         return f"truncated or corrupt: {size - end} bytes after its last complete extension"
     return None
+
+
+def refuse_truncated_fits(path, exposure, what=None):
+    """Raise a one-line ExposureError for a FITS file that is cut short or unreadable.
+
+    ``what`` names a reference ("PHOTOM reference"): its messages read ``cannot
+    read <what> <file>: ...``; without it (the science file) ``<file> is truncated ...``.
+    """
+    from snakewebb.errors import ExposureError
+
+    path = Path(path)
+    label = f"{what} {path.name}" if what else path.name
+    try:
+        problem = fits_truncation(path)
+    except Exception as exc:
+        raise ExposureError(exposure, f"cannot read {label}: {exc}") from exc
+    if problem:
+        text = f"cannot read {label}: {problem}" if what else f"{label} is {problem}"
+        raise ExposureError(exposure, text)
 
 
 def _current_umask():

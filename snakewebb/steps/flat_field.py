@@ -8,7 +8,7 @@ from astropy.io import fits
 
 from snakewebb import flat_field as algorithm
 from snakewebb.errors import ExposureError
-from snakewebb.io import fits_truncation
+from snakewebb.io import refuse_truncated_fits
 from snakewebb.steps import provenance
 
 __all__ = ["run_flat_field"]
@@ -58,13 +58,8 @@ def _open_flat(path, *, exposure):
     path = Path(path)
     if not path.is_file():
         raise ExposureError(exposure, f"FLAT reference {path.name} not found at {path}")
-    try:
-        # a cut-short file would open with its last extensions silently missing
-        problem = fits_truncation(path)
-    except Exception as exc:
-        raise ExposureError(exposure, f"cannot read FLAT reference {path.name}: {exc}") from exc
-    if problem:
-        raise ExposureError(exposure, f"cannot read FLAT reference {path.name}: {problem}")
+    # a cut-short file would open with its last extensions silently missing
+    refuse_truncated_fits(path, exposure, "FLAT reference")
     try:
         hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
         head = hdul[0].header

@@ -18,7 +18,7 @@ from pathlib import Path
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import (
-    atomic_save, commit_pending, exposure_name, fits_truncation, write_pending,
+    atomic_save, commit_pending, exposure_name, refuse_truncated_fits, write_pending,
 )
 from snakewebb.steps import provenance
 from snakewebb.steps.assign_wcs import run_assign_wcs
@@ -53,16 +53,6 @@ class Image2Options:
 
 #: Arrays of a slope product that must have the shape of SCI when present.
 _PIXEL_ARRAYS = ("dq", "err", "var_poisson", "var_rnoise")
-
-
-def _check_fits_complete(path, exposure):
-    """Refuse a FITS file cut short (see :func:`snakewebb.io.fits_truncation`)."""
-    try:
-        problem = fits_truncation(path)
-    except Exception as exc:
-        raise ExposureError(exposure, f"cannot read {path.name}: {exc}") from exc
-    if problem:
-        raise ExposureError(exposure, f"{path.name} is {problem}")
 
 
 def _check_array_shapes(model, path, exposure):
@@ -102,7 +92,7 @@ def open_science(path, *, exposure=None):
         raise ExposureError(exposure, f"input {path} is a directory, not a FITS file")
     if not path.is_file():
         raise ExposureError(exposure, f"input {path} not found")
-    _check_fits_complete(path, exposure)
+    refuse_truncated_fits(path, exposure)
     try:
         model = datamodels.open(str(path))
     except Exception as exc:

@@ -8,7 +8,7 @@ from astropy.io import fits
 
 from snakewebb import photom as algorithm
 from snakewebb.errors import ExposureError
-from snakewebb.io import fits_truncation
+from snakewebb.io import refuse_truncated_fits
 from snakewebb.steps import provenance
 
 __all__ = ["run_photom"]
@@ -52,13 +52,11 @@ def _fits(path, reftype, exposure):
     path = Path(path)
     if not path.is_file():
         raise ExposureError(exposure, f"{reftype} reference {path.name} not found at {path}")
+    refuse_truncated_fits(path, exposure, f"{reftype} reference")
     try:
-        problem = fits_truncation(path)
-        if not problem:
-            return fits.open(path, memmap=False, lazy_load_hdus=True)
+        return fits.open(path, memmap=False, lazy_load_hdus=True)
     except Exception as exc:
         raise ExposureError(exposure, f"cannot read {reftype} reference {path.name}: {exc}") from exc
-    raise ExposureError(exposure, f"cannot read {reftype} reference {path.name}: {problem}")
 
 
 @contextmanager
