@@ -463,6 +463,27 @@ def test_parity_with_official_step(layout, shape, pars):
     assert_i2d_parity(ours, official)
 
 
+@pytest.mark.parity
+@pytest.mark.parametrize("weight_type", ["ivm", "exptime"])
+def test_parity_with_official_step_on_huge_variances(weight_type):
+    """Variances near the float32 limit: the official float32 running sum of
+    ``var * weight**2`` overflows to inf where the variance itself is finite."""
+    pytest.importorskip("jwst")
+    model = make_cal_model("nircam", shape=(120, 130), seed=11)
+    model.var_poisson[40:43, 50:53] = 1.7e37
+    model.var_poisson[80, 20] = 3.0e38
+    model.var_flat[10:12, 100:102] = 1.0e36
+    model.var_rnoise[60, 60] = 3.0e36
+    ours = rs.resample_image(model, weight_type=weight_type)
+    official = _official(model, weight_type=weight_type)
+    good = official.wht > 0
+    for name in rs.VARIANCES:
+        off = getattr(official, name)
+        assert np.isinf(off[good]).any() or name == "var_rnoise", name
+        np.testing.assert_array_equal(np.isinf(getattr(ours, name)), np.isinf(off), name)
+    assert_i2d_parity(ours, official)
+
+
 def assert_i2d_parity(ours, official, *, rtol=5e-5, atol=1e-4):
     """Shape, WCS, SCI/ERR where WHT > 0, WHT, CON and key metadata agree."""
     assert ours.data.shape == official.data.shape
