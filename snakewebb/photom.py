@@ -314,11 +314,10 @@ def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_corr
 
     conversion_sq = conversion * conversion
     out.data *= conversion
-    out.err *= conversion
-    for name in ("var_poisson", "var_rnoise", "var_flat"):
+    for name in ("err", "var_poisson", "var_rnoise", "var_flat"):
         arr = getattr(out, name, None)
         if arr is not None and np.size(arr) > 0:
-            arr *= conversion_sq
+            arr *= conversion if name == "err" else conversion_sq
     out.meta.bunit_data = "MJy/sr"
     out.meta.bunit_err = "MJy/sr"
     if not (consistent and np.isfinite(conversion) and conversion != 0):

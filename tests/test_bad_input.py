@@ -204,3 +204,62 @@ def test_dq_of_wrong_shape_refused_even_when_no_step_touches_it(tmp_path):
     with pytest.raises(ExposureError, match=rf"^{EXPOSURE}: .*DQ"):
         calibrate_exposure(science, tmp_path / "out" / f"{EXPOSURE}_cal.fits", refs=refs,
                            options=OPTIONS)
+
+
+def _plain_fits_without(path, *names):
+    """The good exposure as plain FITS (no ASDF extension) lacking the named arrays."""
+    _plain_fits(path)
+    with fits.open(path) as hdul:
+        hdus = [h.copy() for h in hdul if h.name not in names]
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("names", [("VAR_RNOISE",), ("VAR_POISSON", "VAR_RNOISE")])
+def test_missing_variance_array_is_named(tmp_path, refs, names):
+    """Without a variance array the flat field cannot run: the error says which array
+    (it used to blame the FLAT reference)."""
+    science = tmp_path / f"{EXPOSURE}_rate.fits"
+    _plain_fits_without(science, *names)
+    before = _state(science)
+    outdir = tmp_path / "out"
+    with pytest.raises(ExposureError) as info:
+        calibrate_exposure(science, outdir / f"{EXPOSURE}_cal.fits", refs=refs, options=OPTIONS)
+    message = str(info.value)
+    assert message.startswith(f"{EXPOSURE}: ") and "\n" not in message
+    assert all(name in message for name in names) and "FLAT reference" not in message
+    assert not outdir.exists() or list(outdir.iterdir()) == []
+    assert _state(science) == before
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("missing", ["DQ", "ERR"])
+@pytest.mark.parametrize("skip_flat", [False, True])
+def test_missing_dq_or_err_calibrates_as_if_zero_dq_and_rebuilt_err(tmp_path, refs, missing,
+                                                                    skip_flat):
+    """A plain FITS product without DQ (nothing flagged) or ERR calibrates; with the flat
+    field the result equals that of the complete file (ERR is rebuilt from the variances)."""
+    full = tmp_path / "full" / f"{EXPOSURE}_rate.fits"
+    full.parent.mkdir()
+    _plain_fits(full)
+    with fits.open(full, mode="update") as hdul:
+        hdul["DQ"].data[...] = 0
+    part = tmp_path / "part" / f"{EXPOSURE}_rate.fits"
+    part.parent.mkdir()
+    with fits.open(full) as hdul:
+        fits.HDUList([h.copy() for h in hdul if h.name != missing]).writeto(part)
+    before = _state(part)
+    options = Image2Options(skip_assign_wcs=True, skip_flat_field=skip_flat)
+    out_full = calibrate_exposure(full, tmp_path / "a" / f"{EXPOSURE}_cal.fits", refs=refs,
+                                  options=options)
+    out_part = calibrate_exposure(part, tmp_path / "b" / f"{EXPOSURE}_cal.fits", refs=refs,
+                                  options=options)
+    assert _state(part) == before
+    with datamodels.open(out_full) as a, datamodels.open(out_part) as b:
+        assert b.meta.cal_step.photom == "COMPLETE"
+        np.testing.assert_array_equal(b.data, a.data)
+        np.testing.assert_array_equal(b.dq, a.dq)
+        if missing == "DQ" or not skip_flat:
+            np.testing.assert_array_equal(b.err, a.err)
+        else:
+            assert b.instance.get("err") is None

@@ -137,6 +137,14 @@ def run_flat_field(model, refs, *, exposure, copy=True):
         provenance.record_reference(out, "flat", None)
         provenance.mark_step(out, "flat_field", provenance.SKIPPED)
         return out
+    missing = [name.upper() for name in ("var_poisson", "var_rnoise")
+               if out.instance.get(name) is None]
+    if missing:
+        raise ExposureError(
+            exposure,
+            f"{out.meta.filename or 'the input'} has no {' or '.join(missing)} array; "
+            "flat_field propagates the variances and cannot run without them",
+        )
     with _open_flat(path, exposure=exposure) as flat:
         try:
             # in place on ``out`` (already a copy when asked for); the flat is read

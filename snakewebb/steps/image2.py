@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from snakewebb import modes
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import (
@@ -66,6 +68,13 @@ def _check_array_shapes(model, path, exposure):
             )
 
 
+def _default_missing_dq(model, path, exposure):
+    """A product without a DQ array (written by other software) has no pixel flagged."""
+    if model.instance.get("dq") is None:
+        log.warning("%s: %s has no DQ array; every pixel taken as good", exposure, path.name)
+        model.dq = np.zeros(model.data.shape, dtype=np.uint32)
+
+
 def _meta_value(model, path):
     node = model.meta
     for name in path:
@@ -112,6 +121,7 @@ def open_science(path, *, exposure=None):
             if not _meta_value(model, attr):
                 raise ExposureError(exposure, f"keyword {keyword} missing from {path.name}")
         _check_array_shapes(model, path, exposure)
+        _default_missing_dq(model, path, exposure)
         exp_type = str(model.meta.exposure.type).upper()
         if exp_type not in modes.SUPPORTED_EXP_TYPES:
             raise ExposureError(
