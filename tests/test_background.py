@@ -150,3 +150,28 @@ def test_clipped_mean_shortcut_agrees_with_astropy():
         ours, _ = background.clipped_mean(stack, 3.0, None)
         ref = sigma_clip(stack, sigma=3.0, maxiters=None, axis=0).mean(axis=0).data
         np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_background_on_offset_subarray_counts_at_its_own_pixels(tmp_path):
+    """A member whose subarray starts inside the science one (corner +3, +4) is placed at
+    its own detector pixels. jwst 3.0.0 puts the overlap at the science corner instead
+    (get_subset_array ignores where the overlap starts): a deliberate difference."""
+    from snakewebb.steps.background import _Members
+
+    mode = MODES[0]
+    model = science_model(*mode, SHAPE, corner=CORNER)
+    inner = science_model(*mode, (6, 7), corner=(CORNER[0] + 4, CORNER[1] + 3))
+    inner.data[...] = 5.0
+    inner.dq[...] = 0
+    inner.save(tmp_path / "inner_rate.fits")
+    near = backgrounds(tmp_path, mode, 2, outlier=False)
+    data, _, _ = background.combine_backgrounds(
+        model, _Members(near + [str(tmp_path / "inner_rate.fits")], "jw1_nrca1"))
+    two, _, _ = background.combine_backgrounds(model, _Members(near, "jw1_nrca1"))
+    footprint = np.zeros(SHAPE, bool)
+    footprint[3:9, 4:11] = True
+    valid = np.isfinite(two) & (two != 0)
+    expect = np.where(footprint, (2 * two + 5.0) / 3, two)
+    np.testing.assert_allclose(data[valid], expect[valid].astype(np.float32), rtol=1e-6)
+    official_bkg, _ = official(model, near + [str(tmp_path / "inner_rate.fits")], 3.0, None)
+    assert not np.allclose(official_bkg.data[valid], expect[valid], rtol=1e-6)
