@@ -175,3 +175,32 @@ def test_background_on_offset_subarray_counts_at_its_own_pixels(tmp_path):
     np.testing.assert_allclose(data[valid], expect[valid].astype(np.float32), rtol=1e-6)
     official_bkg, _ = official(model, near + [str(tmp_path / "inner_rate.fits")], 3.0, None)
     assert not np.allclose(official_bkg.data[valid], expect[valid], rtol=1e-6)
+
+
+@pytest.mark.parametrize("nints", [None, 3])
+def test_members_stored_in_other_widths_match_official(tmp_path, nints):
+    """Members whose DQ is stored as signed 16/64-bit integers and whose SCI/ERR are
+    float64 are read as the datamodels read them (uint32 DQ, a negative value wrapping;
+    float32 SCI/ERR); a signed DQ used to fail the OR into the science DQ."""
+    from astropy.io import fits
+
+    mode = MODES[0]
+    model = science_model(*mode, SHAPE, corner=CORNER, nints=nints)
+    paths = backgrounds(tmp_path, mode, 3, nints=nints)
+    for i, path in enumerate(paths):
+        with fits.open(path) as hdul:
+            hdus = [h.copy() for h in hdul]
+        for k, h in enumerate(hdus):
+            if h.name == "DQ":
+                dq = np.zeros(h.data.shape, (">i2", ">i8", "i2")[i])
+                dq[..., 2, 3] = -32768  # bit 15 of a 16-bit DQ
+                dq[..., 4, i] = dqflags.pixel["SATURATED"]
+                hdus[k] = fits.ImageHDU(dq, name="DQ")
+            elif h.name in ("SCI", "ERR"):
+                h.data = h.data.astype(">f8") * (1.0 + 1e-9)  # not float32-representable
+        fits.HDUList(hdus).writeto(path, overwrite=True)
+    ours = run_background(model, paths, Image2Options(), exposure="jw1_nrca1")
+    _, ref = official(model, paths, 3.0, None)
+    np.testing.assert_array_equal(ours.dq, ref.dq)
+    assert np.all(ours.dq[..., 2, 3] & 0xFFFF8000 == 0xFFFF8000)
+    np.testing.assert_allclose(ours.data, ref.data, rtol=1e-6, atol=1e-7)

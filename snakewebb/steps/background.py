@@ -33,17 +33,32 @@ class _Member:
 
     @property
     def data(self):
-        return self._hdul["SCI"].data
+        return _as_schema_type(self._hdul["SCI"].data, np.float32)
 
     @property
     def err(self):
-        return self._hdul["ERR"].data if "ERR" in self._hdul else None
+        return _as_schema_type(self._hdul["ERR"].data, np.float32) if "ERR" in self._hdul else None
 
     @property
     def dq(self):
         if "DQ" in self._hdul:
-            return self._hdul["DQ"].data
+            return _as_schema_type(self._hdul["DQ"].data, np.uint32)
         return np.zeros(self.data.shape, np.uint32)
+
+
+def _as_schema_type(array, dtype):
+    """``array`` in the type the datamodel schemas give it (float32 SCI/ERR, uint32 DQ).
+
+    A file may store other widths (float64, int16 DQ); they are cast as the official
+    models cast them (a negative integer wraps). Arrays already of that width, in
+    either byte order, are returned as they are (no copy).
+    """
+    if array is None:
+        return None
+    want = np.dtype(dtype)
+    if array.dtype.kind == want.kind and array.dtype.itemsize == want.itemsize:
+        return array
+    return np.asarray(array).astype(want)
 
 
 @contextmanager
