@@ -169,17 +169,25 @@ def time_correction(photom_ref, row, mid_time):
     # whole columns, then the row: the same float32/float64 arithmetic as the
     # official correction table, so PHOTMJSR agrees to the last bit
     corr = np.ones(len(photom_ref.phot_table))
-    if "timecoeff_linear" in tables:
-        p = tables["timecoeff_linear"]
-        corr *= 1.0 - p["lossperyear"] * (mid_time - p["t0"]) / 365.0
-    if "timecoeff_exponential" in tables:
-        p = tables["timecoeff_exponential"]
-        corr *= p["amplitude"] * np.exp(-(mid_time - p["t0"]) / p["tau"]) + p["const"]
-    if "timecoeff_powerlaw" in tables:
-        p = tables["timecoeff_powerlaw"]
-        norm = ((365.0 + p["tsoft"]) ** p["alpha"]) / p["year1value"]
-        corr *= ((mid_time - p["t0"] + p["tsoft"]) ** p["alpha"]) / norm
-    return corr[row]
+    # far from T0 a law can overflow or take a negative base: reported below
+    with np.errstate(over="ignore", invalid="ignore"):
+        if "timecoeff_linear" in tables:
+            p = tables["timecoeff_linear"]
+            corr *= 1.0 - p["lossperyear"] * (mid_time - p["t0"]) / 365.0
+        if "timecoeff_exponential" in tables:
+            p = tables["timecoeff_exponential"]
+            corr *= p["amplitude"] * np.exp(-(mid_time - p["t0"]) / p["tau"]) + p["const"]
+        if "timecoeff_powerlaw" in tables:
+            p = tables["timecoeff_powerlaw"]
+            norm = ((365.0 + p["tsoft"]) ** p["alpha"]) / p["year1value"]
+            corr *= ((mid_time - p["t0"] + p["tsoft"]) ** p["alpha"]) / norm
+    value = corr[row]
+    if not np.isfinite(value):
+        raise PhotomError(
+            f"time-dependence correction is {value} at EXPMID {mid_time} "
+            "(an exposure time before the tables' T0?)"
+        )
+    return value
 
 
 def _corner(meta):

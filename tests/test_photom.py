@@ -196,3 +196,18 @@ def test_step_provenance_na_and_errors(tmp_path):
         run_photom(model, refs, exposure="jw1_nrca1")
     with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM reference gone.fits not found"):
         run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None}, exposure="jw1_nrca1")
+
+
+@pytest.mark.parametrize("mid_time", [59000.0, 0.0])
+def test_exposure_before_the_time_tables_is_a_named_error(tmp_path, mid_time):
+    """An EXPMID before the power law's T0 - TSOFT gives a NaN correction (jwst then fails
+    writing a NaN PHOTMJSR keyword): one line naming EXPMID, not the FITS writer's error."""
+    mode = next(m for m in MODES if m[0] == "MIRI")
+    *keys, cls = mode
+    model = science(*keys)
+    model.meta.exposure.mid_time = mid_time
+    photom_reference(cls, time_tables=True).save(tmp_path / "jwst_miri_photom_0001.fits")
+    refs = {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None}
+    with pytest.raises(ExposureError, match=rf"^jw1_mirimage: PHOTOM jwst_miri_photom_0001.fits: "
+                                            rf"time-dependence correction is nan at EXPMID {mid_time}"):
+        run_photom(model, refs, exposure="jw1_mirimage")
