@@ -338,3 +338,55 @@ def test_no_crds_cache_anywhere_says_what_to_set(campaign, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
     assert re.search(r"^no CRDS cache: set CRDS_PATH .+$", output, re.M), output
+
+
+# ------------------------------------------------------------------ interrupted jobs
+
+
+_SIGTERM_MIDWAY = """
+import os, signal, sys, time
+from types import SimpleNamespace
+sys.path.insert(0, {scripts!r})
+import _adapter
+from snakewebb.io import atomic_save
+
+class HalfWritten:
+    meta = SimpleNamespace(filename=None)
+    def to_fits(self, handle, overwrite=False):
+        handle.write(b"SIMPLE  =" + b" " * 2871)
+        handle.flush()
+        os.kill(os.getpid(), signal.SIGTERM)   # Snakemake/SLURM cancelling the job
+        time.sleep(30)
+
+snakemake = SimpleNamespace(log=[{log!r}], output=[{out!r}], rule="calibrate",
+                            wildcards=SimpleNamespace(exposure="expo"))
+_adapter.run(snakemake, lambda: atomic_save(HalfWritten(), {out!r}))
+"""
+
+
+def test_job_terminated_while_writing_leaves_no_partial_file(tmp_path):
+    """SIGTERM in the middle of writing a product: the pending file is deleted, the
+    job's log and stderr say so in one line naming the exposure."""
+    out, log = tmp_path / "expo_cal.fits", tmp_path / "expo_cal.log"
+    script = _SIGTERM_MIDWAY.format(scripts=str(REPO / "scripts"), log=str(log), out=str(out))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert os.listdir(tmp_path) == [log.name]
+    assert "ERROR expo: terminated by signal 15; no product written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "expo: terminated by signal 15" in log.read_text()
+
+
+def test_rerun_clears_what_a_killed_job_left_half_written(campaign, tmp_path):
+    """A job killed outright (SIGKILL, lost node) cannot clean up: its next run does."""
+    tso = campaign.first("NRC_TSIMAGE")
+    results = tmp_path / "results"
+    results.mkdir()
+    stale = results / f".{tso}_calints.fits.k1ll3d.part"
+    stale.write_bytes(b"SIMPLE  =" + b" " * 2871)
+    config = (f"asn={json.dumps([str(campaign.asns[tso])])}", f"crds_path={campaign.crds}",
+              f"crds_context={campaign.contexts[0]}")
+    snakemake(tmp_path, "all_cal", config=config)
+    assert sorted(p.name for p in results.iterdir() if p.name != ".snakewebb") \
+        == [f"{tso}_calints.fits"]
