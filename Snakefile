@@ -12,6 +12,9 @@ min_version("9.0")
 configfile: workflow.source_path("config/config.yaml")
 
 
+include: "rules/config.smk"  # --config text to typed values; one-line errors
+
+
 validate(config, "config/config.schema.yaml", set_default=True)
 
 

@@ -170,6 +170,47 @@ def test_skipping_assign_wcs_plans_no_i2d(campaign, tmp_path):
     assert planned and all(name.endswith(("_cal.fits", "_calints.fits")) for name in planned)
 
 
+def test_nested_config_on_the_command_line_reruns_only_what_it_changes(campaign, full_run):
+    """`--config resample={pixfrac: 0.8}` (Snakemake reads the 0.8 as text) is taken as
+    the number: every _i2d is planned again and nothing else."""
+    workdir, config, _ = full_run
+    result = snakemake(workdir, "all", "--dry-run",
+                       config=(*config, "resample={pixfrac: 0.8, rotation: null}"))
+    planned = planned_outputs(result)
+    assert planned == {n for n in stamps(workdir / "results") if n.endswith("_i2d.fits")}
+    assert planned
+
+
+@pytest.mark.parametrize("setting, expected", [
+    (("bogus=1",), r"unknown key 'bogus' \(known: asn, output_dir, .+\)"),
+    (("resample={pixfrac: -0.5}",),
+     r"resample\.pixfrac: -0\.5 is less than or equal to the minimum of 0"),
+    (("save_bsub=maybe",), r"save_bsub: 'maybe' is not of type 'boolean'"),
+    (("skip={flatfield: true}",),
+     r"unknown key 'flatfield' in skip \(known: background, assign_wcs, .+\)"),
+])
+def test_invalid_configuration_is_one_line_naming_the_key(campaign, tmp_path, setting,
+                                                          expected):
+    config = campaign_config(campaign, campaign.contexts[0], SELECTION[0], extra=setting)
+    result = snakemake(tmp_path, "all", "--dry-run", config=config, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert re.search(rf"^invalid configuration: {expected}$", output, re.M), output
+    assert "Failed validating" not in output and "On instance" not in output, output
+
+
+def test_invalid_configfile_value_is_one_line(campaign, tmp_path):
+    configfile = tmp_path / "mine.yaml"
+    configfile.write_text("resample:\n  kernel: squares\n  output_shape: [100]\n")
+    config = campaign_config(campaign, campaign.contexts[0], SELECTION[0])
+    result = snakemake(tmp_path, "all", "--dry-run", "--configfile", str(configfile),
+                       config=config, check=False)
+    output = result.stdout + result.stderr
+    assert re.search(r"^invalid configuration: resample\.kernel: 'squares' is not one of "
+                     r"\[.+\]; resample\.output_shape: \[100\] is too short$", output,
+                     re.M), output
+
+
 def test_context_switch_dry_run_lists_exactly_the_changed_flat_jobs(campaign, full_run):
     from snakewebb.simulate.crds_cache import new_flat_key
 
