@@ -13,7 +13,7 @@ rule calibrate:
     benchmark:
         "benchmarks/calibrate/{exposure}_{calsuffix}.tsv"
     params:
-        options=IMAGE2_OPTIONS,
+        options=cal_options,
     threads: 1
     conda:
         "../envs/snakewebb.yaml"

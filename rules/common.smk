@@ -126,6 +126,14 @@ IMAGE2_OPTIONS = {
 BACKGROUND_OPTIONS = {
     key: IMAGE2_OPTIONS[key] for key in ("tso_exp_types", "bkg_sigma", "bkg_maxiters")
 }
+# A calibrate job that is given no background members (none in its ASN, a TSO, its
+# background skipped, or its input already a _bsub) writes the same product whatever
+# the background settings: they are left out of its params, so that changing them
+# reruns only the exposures whose background is subtracted in calibrate.
+CAL_OPTIONS_NO_BACKGROUND = {
+    key: value for key, value in IMAGE2_OPTIONS.items()
+    if key not in ("tso_exp_types", "skip_background", "bkg_sigma", "bkg_maxiters")
+}
 RESAMPLE_OPTIONS = dict(config["resample"])
 
 
@@ -175,6 +183,13 @@ def cal_input(wildcards):
         if bkg:
             inputs["backgrounds"] = backgrounds
     return inputs
+
+
+@input_function
+def cal_options(wildcards):
+    """The calibrate job's params: background settings only where it subtracts one."""
+    cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
+    return IMAGE2_OPTIONS if bkg and not SAVE_BSUB else CAL_OPTIONS_NO_BACKGROUND
 
 
 @input_function

@@ -14,7 +14,8 @@ def job():
     # the workflow sets CRDS_CONTEXT when it configures CRDS. It is provenance only:
     # the reference files themselves are the job's inputs.
     opts = dict(snakemake.params.options)  # noqa: F821
-    opts["tso_exp_types"] = tuple(opts["tso_exp_types"])
+    if "tso_exp_types" in opts:  # absent when no background is subtracted here
+        opts["tso_exp_types"] = tuple(opts["tso_exp_types"])
     options = Image2Options(**opts, crds_context=os.environ.get("CRDS_CONTEXT"))
     # Reference types absent from the inputs are N/A for this exposure (or their step
     # is skipped): None tells the step layer not to look them up.

@@ -181,6 +181,20 @@ def test_nested_config_on_the_command_line_reruns_only_what_it_changes(campaign,
     assert planned
 
 
+@pytest.mark.parametrize("setting", ["background={sigma: 2.5}", "skip={background: true}"])
+def test_background_settings_rerun_only_exposures_with_background(campaign, full_run, setting):
+    """Calibrate jobs given no background members write the same product whatever the
+    background settings: only exposures whose background is subtracted are planned."""
+    workdir, config, _ = full_run
+    with_background = {name for name, spec in selected(campaign).items()
+                       if spec.backgrounds and not spec.is_cube
+                       and not (spec.tsovisit or spec.exp_type == "NRC_TSIMAGE")}
+    assert with_background and len(with_background) < len(selected(campaign))
+    planned = planned_outputs(snakemake(workdir, "all", "--dry-run",
+                                        config=(*config, setting)))
+    assert planned and {name.rsplit("_", 1)[0] for name in planned} == with_background
+
+
 @pytest.mark.parametrize("setting, expected", [
     (("bogus=1",), r"unknown key 'bogus' \(known: asn, output_dir, .+\)"),
     (("resample={pixfrac: -0.5}",),
