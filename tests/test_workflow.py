@@ -108,6 +108,38 @@ def test_full_run_makes_every_product_with_logs_and_benchmarks(campaign, full_ru
         assert (workdir / "benchmarks" / rule / f"{name}.tsv").is_file(), product
 
 
+def test_products_record_the_software_revision_like_the_official_cal_vcs(full_run):
+    """CAL_VCS: the commit of the checkout the jobs imported snakewebb from."""
+    workdir, _, _ = full_run
+    for product in sorted((workdir / "results").glob("*.fits")):
+        assert re.fullmatch(r"[0-9a-f]{40}", fits.getval(product, "CAL_VCS")), product
+
+
+def test_source_revision_reads_head_branch_packed_refs_and_release(tmp_path):
+    from snakewebb.steps.provenance import source_revision
+
+    commit, other = "1234567890abcdef1234567890abcdef12345678", "f" * 40
+    git = tmp_path / "repo" / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "refs" / "heads" / "main").write_text(commit + "\n")
+    assert source_revision(tmp_path / "repo") == commit
+    (git / "refs" / "heads" / "main").unlink()     # after `git gc`: only packed-refs
+    (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{commit} refs/heads/main\n")
+    assert source_revision(tmp_path / "repo") == commit
+    (git / "HEAD").write_text(other + "\n")       # detached HEAD
+    assert source_revision(tmp_path / "repo") == other
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    linked = git / "worktrees" / "wt"
+    linked.mkdir(parents=True)
+    (linked / "HEAD").write_text("ref: refs/heads/main\n")
+    (linked / "commondir").write_text("../..\n")
+    (worktree / ".git").write_text(f"gitdir: {linked}\n")
+    assert source_revision(worktree) == commit
+    assert source_revision(tmp_path / "not_a_checkout") == "RELEASE"
+
+
 def test_tso_exposure_gets_calints_and_no_i2d(campaign, full_run):
     workdir, _, _ = full_run
     tso = campaign.first("NRC_TSIMAGE")
