@@ -477,3 +477,12 @@ def test_rerun_clears_what_a_killed_job_left_half_written(campaign, tmp_path):
     snakemake(tmp_path, "all_cal", config=config)
     assert sorted(p.name for p in results.iterdir() if p.name != ".snakewebb") \
         == [f"{tso}_calints.fits"]
+
+
+@pytest.mark.parametrize("context", ["jwst-operational", "jwst-edit"])
+def test_symbolic_context_in_config_is_accepted(campaign, tmp_path, context):
+    """docs/workflow.md: crds_context may name jwst-operational / jwst-edit (resolved from
+    the cache's server_config), in the config as in CRDS_CONTEXT."""
+    config = campaign_config(campaign, context, SELECTION[0])
+    result = snakemake(tmp_path, "all_cal", "--dry-run", config=config)
+    assert planned_outputs(result), result.stdout
