@@ -315,7 +315,7 @@ configfile: {str(REPO / "config" / "config.yaml")!r}
 validate(config, {str(REPO / "config" / "config.schema.yaml")!r}, set_default=True)
 include: {str(REPO / "rules" / "common.smk")!r}
 
-functions = (refs_for, cal_input, bsub_input, resample_input)
+functions = (refs_for, cal_input, cal_options, bsub_input, resample_input)
 name = next(iter(RECORDS))
 json.dump({{"params": {{f.__name__: list(getattr(f, FUNC_OVERWRITE_PARAMS_ATTR))
                         for f in functions}},
@@ -336,7 +336,8 @@ rule nothing:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     recorded = json.loads((tmp_path / "recorded.json").read_text())
     assert recorded["params"] == {name: ["wildcards"] for name in
-                                  ("refs_for", "cal_input", "bsub_input", "resample_input")}
+                                  ("refs_for", "cal_input", "cal_options", "bsub_input",
+                                   "resample_input")}
     inputs = recorded["cal_input"]
     assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))
     assert {k: v for k, v in inputs.items() if k not in ("science", "backgrounds")} \
