@@ -232,6 +232,7 @@ def test_background_settings_rerun_only_exposures_with_background(campaign, full
     (("resample={pixfrac: -0.5}",),
      r"resample\.pixfrac: -0\.5 is less than or equal to the minimum of 0"),
     (("save_bsub=maybe",), r"save_bsub: 'maybe' is not of type 'boolean'"),
+    (("asn=[]",), r"asn: \[\] should be non-empty"),     # was a pandas TypeError traceback
     (("skip={flatfield: true}",),
      r"unknown key 'flatfield' in skip \(known: background, assign_wcs, .+\)"),
 ])
