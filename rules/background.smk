@@ -1,6 +1,5 @@
 # _rate -> _bsub, _rateints -> _bsubints: only for exposures with background members,
-# and only part of `all` when save_bsub is set. calibrate does not read it: it
-# subtracts the same background itself, so save_bsub on or off never remakes a _cal.
+# and only part of `all` when save_bsub is set (then calibrate starts from the _bsub).
 
 
 rule subtract_background:

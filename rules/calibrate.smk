@@ -1,6 +1,6 @@
-# _rate -> _cal, _rateints -> _calints: background subtraction, assign_wcs, flat_field,
-# photom. The reference files the exposure needs are inputs, so a new context reruns
-# only what it changes. (The _bsub of save_bsub is a separate job on the same inputs.)
+# _rate|_bsub -> _cal, _rateints|_bsubints -> _calints: assign_wcs, flat_field, photom
+# (and background subtraction unless the input is already a _bsub). The reference
+# files the exposure needs are inputs, so a new context reruns only what it changes.
 
 
 rule calibrate:

@@ -17,6 +17,7 @@ from snakewebb.errors import SnakewebbError
 OUT = str(config["output_dir"]).rstrip("/") or "."
 CACHE_DIR = os.path.join(OUT, ".snakewebb")
 SKIP = config["skip"]
+SAVE_BSUB = config["save_bsub"]
 
 
 wildcard_constraints:
@@ -125,8 +126,8 @@ IMAGE2_OPTIONS = {
 BACKGROUND_OPTIONS = {
     key: IMAGE2_OPTIONS[key] for key in ("tso_exp_types", "bkg_sigma", "bkg_maxiters")
 }
-# A calibrate job that is given no background members (none in its ASN, a TSO, or its
-# background skipped) writes the same product whatever
+# A calibrate job that is given no background members (none in its ASN, a TSO, its
+# background skipped, or its input already a _bsub) writes the same product whatever
 # the background settings: they are left out of its params, so that changing them
 # reruns only the exposures whose background is subtracted in calibrate.
 CAL_OPTIONS_NO_BACKGROUND = {
@@ -168,21 +169,19 @@ def refs_for(wildcards):
 
 @input_function
 def cal_input(wildcards):
-    """Science, background members (when background runs), reference files.
-
-    Always the _rate, never the _bsub: with save_bsub the background is subtracted in
-    both jobs (the same code on the same inputs), so that switching save_bsub on or off
-    only adds or drops the _bsub jobs instead of remaking _cal and _i2d.
-    """
+    """Science (or its _bsub when save_bsub), background members, reference files."""
     cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
     if wildcards.calsuffix != cal:
         raise WorkflowError(
             f"{wildcards.exposure}: its calibrated product is _{cal}, not _{wildcards.calsuffix}"
         )
     inputs = dict(refs_for(wildcards))
-    inputs["science"] = science
-    if bkg:
-        inputs["backgrounds"] = backgrounds
+    if bkg and SAVE_BSUB:
+        inputs["science"] = f"{OUT}/{wildcards.exposure}_{bsub}.fits"
+    else:
+        inputs["science"] = science
+        if bkg:
+            inputs["backgrounds"] = backgrounds
     return inputs
 
 
@@ -190,7 +189,7 @@ def cal_input(wildcards):
 def cal_options(wildcards):
     """The calibrate job's params: background settings only where it subtracts one."""
     cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
-    return IMAGE2_OPTIONS if bkg else CAL_OPTIONS_NO_BACKGROUND
+    return IMAGE2_OPTIONS if bkg and not SAVE_BSUB else CAL_OPTIONS_NO_BACKGROUND
 
 
 @input_function

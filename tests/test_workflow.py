@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from astropy.io import fits
 
@@ -151,7 +150,7 @@ def test_tso_exposure_gets_calints_and_no_i2d(campaign, full_run):
         assert hdul["SCI"].data.ndim == 3
 
 
-def test_save_bsub_yields_bsub_and_cal_is_background_subtracted(campaign, full_run):
+def test_save_bsub_yields_bsub_and_cal_starts_from_it(campaign, full_run):
     workdir, _, _ = full_run
     name = campaign.first("MIR_IMAGE", cube=False, backgrounds=True)
     bsub = workdir / "results" / f"{name}_bsub.fits"
@@ -160,25 +159,6 @@ def test_save_bsub_yields_bsub_and_cal_is_background_subtracted(campaign, full_r
     cal = workdir / "results" / f"{name}_cal.fits"
     assert fits.getval(cal, "S_BKDSUB") == "COMPLETE"
     assert (workdir / "logs" / "subtract_background" / f"{name}_bsub.log").is_file()
-
-
-def test_switching_save_bsub_adds_or_drops_only_bsub_jobs(campaign, full_run, tmp_path):
-    """save_bsub on: the _bsub jobs only; off again: nothing (the _cal never came from the
-    _bsub, and is the same product either way)."""
-    workdir, config, _ = full_run
-    without = tuple(c for c in config if not c.startswith("save_bsub="))
-    assert planned_outputs(snakemake(workdir, "all", "--dry-run", config=without)) == set()
-
-    name = campaign.first("MIR_IMAGE", cube=False, backgrounds=True)
-    single = campaign_config(campaign, campaign.contexts[0], campaign.asns[name].name)
-    snakemake(tmp_path, "all", config=single)
-    planned = planned_outputs(snakemake(tmp_path, "all", "--dry-run",
-                                        config=(*single, "save_bsub=True")))
-    assert planned == {f"{name}_bsub.fits"}
-    with fits.open(tmp_path / "results" / f"{name}_cal.fits") as alone, \
-            fits.open(workdir / "results" / f"{name}_cal.fits") as with_bsub:
-        for ext in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT"):
-            assert np.array_equal(alone[ext].data, with_bsub[ext].data, equal_nan=True), ext
 
 
 def _flats_only_in_newest_rmap(crds):
