@@ -2,20 +2,15 @@
 #   snakemake --cores 32 all_cal        # every _cal/_calints
 #   snakemake --cores 32                # `all`: _cal/_calints and every applicable _i2d
 # See docs/workflow.md.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 # The repository's config (read from beside this file, so that --directory works);
-# --configfile and --config override it, the schema fills in what is missing.
+# --configfile and --config override it; rules/common.smk checks it against
+# config/config.schema.yaml, which fills in what is missing.
 configfile: workflow.source_path("config/config.yaml")
-
-
-include: "rules/config.smk"  # --config text to typed values; one-line errors
-
-
-validate(config, "config/config.schema.yaml", set_default=True)
 
 
 include: "rules/common.smk"

@@ -11,8 +11,20 @@ try:  # the helper Snakemake's own ioutils (subpath, ...) use on the functions t
 except ImportError:  # another Snakemake: the input functions just cost a little more
     get_function_params = overwrite_function_params = None
 
+from snakemake.utils import validate
+
 from snakewebb import exposures, references
+from snakewebb.config import check_config
 from snakewebb.errors import SnakewebbError
+
+# The configuration first: --config text typed per the schema, one line per wrong value
+# (Snakemake's validate() prints the whole schema), then the schema's defaults filled in.
+CONFIG_SCHEMA = workflow.source_path("../config/config.schema.yaml")
+try:
+    check_config(config, CONFIG_SCHEMA)
+except SnakewebbError as err:
+    raise WorkflowError(str(err)) from None
+validate(config, CONFIG_SCHEMA, set_default=True)
 
 OUT = str(config["output_dir"]).rstrip("/") or "."
 CACHE_DIR = os.path.join(OUT, ".snakewebb")
