@@ -13,6 +13,7 @@ rule subtract_background:
         "benchmarks/subtract_background/{exposure}_{bsubsuffix}.tsv"
     params:
         options=BACKGROUND_OPTIONS,
+        asn=asn_names,
     threads: 1
     conda:
         "../envs/snakewebb.yaml"

@@ -14,6 +14,7 @@ rule calibrate:
         "benchmarks/calibrate/{exposure}_{calsuffix}.tsv"
     params:
         options=cal_options,
+        asn=asn_names,
     threads: 1
     conda:
         "../envs/snakewebb.yaml"

@@ -112,6 +112,15 @@ def _records():
 
 
 RECORDS = _records()
+# Where each exposure came from, recorded in its products' ASNTABLE/ASNPOOL headers as
+# the official pipeline does (one shared dict per ASN file).
+_ASN_NAMES = {}
+ASN_OF = {
+    name: _ASN_NAMES.setdefault(
+        (asn, pool), {"table": os.path.basename(asn), "pool": pool if isinstance(pool, str) else None}
+    )
+    for name, asn, pool in zip(EXPOSURES.index, EXPOSURES["asn"], EXPOSURES["asn_pool"])
+}
 # no _i2d without a WCS: skipping assign_wcs skips resample too (the official
 # pipeline fails in its resample step then)
 RESAMPLED = (
@@ -202,6 +211,12 @@ def cal_options(wildcards):
     """The calibrate job's params: background settings only where it subtracts one."""
     cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
     return IMAGE2_OPTIONS if bkg and not SAVE_BSUB else CAL_OPTIONS_NO_BACKGROUND
+
+
+@input_function
+def asn_names(wildcards):
+    """The ASN file name and pool a job records in its product's header."""
+    return ASN_OF[wildcards.exposure]
 
 
 @input_function

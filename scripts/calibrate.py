@@ -26,6 +26,7 @@ def job():
         backgrounds=paths(inputs.get("backgrounds")),
         refs=refs,
         options=options,
+        asn=snakemake.params.asn,  # noqa: F821
     )
 
 

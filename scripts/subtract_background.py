@@ -13,6 +13,7 @@ def job():
         paths(snakemake.input.backgrounds),  # noqa: F821
         snakemake.output.bsub,  # noqa: F821
         options=Image2Options(**opts),
+        asn=snakemake.params.asn,  # noqa: F821
     )
 
 

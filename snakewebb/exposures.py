@@ -56,7 +56,7 @@ HEADER_KEYWORDS = (
 #: other :data:`HEADER_KEYWORDS` may be absent (None in the table).
 REQUIRED_KEYWORDS = ("INSTRUME", "DETECTOR", "EXP_TYPE")
 
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 _CACHE_NAME = "exposure_table.pkl"
 _BLOCK = 2880
 _CARD = 80
@@ -96,8 +96,9 @@ def read_asn(path):
     -------
     list of dict
         One dict per product: ``name`` (the exposure ID outputs are named after),
-        ``science`` (absolute path of the one science member) and ``backgrounds``
-        (tuple of absolute paths of the background members).
+        ``science`` (absolute path of the one science member), ``backgrounds``
+        (tuple of absolute paths of the background members) and ``asn_pool`` (the
+        ASN's ``asn_pool``, None when it has none).
 
     Raises
     ------
@@ -121,6 +122,8 @@ def read_asn(path):
     products = asn.get("products") if isinstance(asn, dict) else None
     if not isinstance(products, list) or not products:
         raise ExposureError(where, "ASN has no 'products' list")
+    pool = asn.get("asn_pool")
+    pool = str(pool).strip() or None if pool is not None else None
     out = []
     for number, product in enumerate(products):
         if not isinstance(product, dict) or not str(product.get("name", "")).strip():
@@ -154,6 +157,7 @@ def read_asn(path):
             "name": name,
             "science": str(science[0]),
             "backgrounds": tuple(str(p) for p in backgrounds),
+            "asn_pool": pool,
         })
     return out
 
@@ -341,6 +345,7 @@ def _science_row(product, asn_path):
     row = {
         "exposure": product["name"],
         "asn": str(asn_path),
+        "asn_pool": product.get("asn_pool"),
         "science": science,
         "backgrounds": product["backgrounds"],
     }
@@ -486,13 +491,12 @@ def exposure_table(asn_patterns, *, cache_dir=None,
 
 
 def _finish_table(rows, tso_exp_types):
-    columns = ["exposure", "asn", "science", "backgrounds",
+    columns = ["exposure", "asn", "asn_pool", "science", "backgrounds",
                *(_column(k) for k in HEADER_KEYWORDS), "is_cube"]
     table = pd.DataFrame.from_records(rows, columns=columns).set_index("exposure")
-    # Keyword columns hold the header values as read, None where absent: never NaN
-    # (pandas would make a text column with a gap a string column showing NaN).
-    for keyword in HEADER_KEYWORDS:
-        column = _column(keyword)
+    # Keyword columns (and the ASN pool) hold the values as read, None where absent:
+    # never NaN (pandas would make a text column with a gap a string column showing NaN).
+    for column in ("asn_pool", *(_column(keyword) for keyword in HEADER_KEYWORDS)):
         values = [row.get(column) for row in rows]
         table[column] = pd.Series([None if _is_nan(v) else v for v in values],
                                   index=table.index, dtype=object)

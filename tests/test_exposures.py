@@ -56,7 +56,18 @@ def test_read_asn_resolves_members_against_asn_directory(tiny, monkeypatch):
     monkeypatch.chdir(tiny / "rate")  # a cwd where the relative names would be wrong
     products = exposures.read_asn(tiny / "asn" / "a_asn.json")
     assert products == [{"name": "a", "science": str(tiny / "rate" / "a_rate.fits"),
-                         "backgrounds": (str(tiny / "rate" / "abkg_rate.fits"),)}]
+                         "backgrounds": (str(tiny / "rate" / "abkg_rate.fits"),),
+                         "asn_pool": "test_pool"}]
+
+
+def test_asn_pool_is_in_the_table_and_none_when_the_asn_has_none(tiny):
+    asn = tiny / "asn" / "m_asn.json"
+    content = json.loads(asn.read_text())
+    del content["asn_pool"]
+    asn.write_text(json.dumps(content))
+    table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
+    assert table.at["a", "asn_pool"] == "test_pool"
+    assert table.at["m", "asn_pool"] is None
 
 
 def test_read_asn_follows_a_symlinked_asn_directory_before_dotdot(tiny, tmp_path_factory):

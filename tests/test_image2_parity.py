@@ -13,6 +13,7 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from oracle import run_official_image2
+from snakewebb.exposures import read_asn
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
@@ -98,9 +99,10 @@ def test_matches_official_image2(campaign, tmp_path, crds_restored, case):
     source = campaign.files[name]
     before = source.read_bytes()
     bsub = tmp_path / "ours" / f"{name}_{'bsubints' if cube else 'bsub'}.fits" if has_bkg else None
+    asn = {"table": campaign.asns[name].name, "pool": read_asn(campaign.asns[name])[0]["asn_pool"]}
     ours_path = calibrate_exposure(
         source, tmp_path / "ours" / f"{name}_{suffix}.fits", backgrounds=backgrounds,
-        options=Image2Options(crds_context=campaign.context), bsub_output=bsub,
+        options=Image2Options(crds_context=campaign.context), bsub_output=bsub, asn=asn,
     )
     assert source.read_bytes() == before
     assert suffix in official, f"official products: {sorted(official)}"
@@ -109,6 +111,8 @@ def test_matches_official_image2(campaign, tmp_path, crds_restored, case):
         assert_arrays_match(ours, off, name)
         assert_wcs_carried(ours, off)
     assert_keywords_match(ours_path, official[suffix], bkg_ran=has_bkg)
+    for key in ("ASNTABLE", "ASNPOOL"):  # where the exposure came from
+        assert fits.getval(ours_path, key) == fits.getval(official[suffix], key), key
     if has_bkg:
         key = "bsubints" if cube else "bsub"
         with datamodels.open(bsub) as ours, datamodels.open(official[key]) as off:

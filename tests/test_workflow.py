@@ -115,6 +115,18 @@ def test_products_record_the_software_revision_like_the_official_cal_vcs(full_ru
         assert re.fullmatch(r"[0-9a-f]{40}", fits.getval(product, "CAL_VCS")), product
 
 
+def test_products_name_the_asn_and_pool_they_came_from(campaign, full_run):
+    """ASNTABLE/ASNPOOL, as the official calwebb_image2 records them (_bsub, _cal, _i2d)."""
+    workdir, _, _ = full_run
+    products = sorted((workdir / "results").glob("*.fits"))
+    assert products
+    for product in products:
+        name = product.name.rsplit("_", 1)[0]
+        asn = campaign.asns[name]
+        assert fits.getval(product, "ASNTABLE") == asn.name, product
+        assert fits.getval(product, "ASNPOOL") == json.loads(asn.read_text())["asn_pool"]
+
+
 def test_source_revision_reads_head_branch_packed_refs_and_release(tmp_path):
     from snakewebb.steps.provenance import source_revision
 
@@ -316,7 +328,7 @@ configfile: {str(REPO / "config" / "config.yaml")!r}
 validate(config, {str(REPO / "config" / "config.schema.yaml")!r}, set_default=True)
 include: {str(REPO / "rules" / "common.smk")!r}
 
-functions = (refs_for, cal_input, cal_options, bsub_input, resample_input)
+functions = (refs_for, cal_input, cal_options, asn_names, bsub_input, resample_input)
 name = next(iter(RECORDS))
 json.dump({{"params": {{f.__name__: list(getattr(f, FUNC_OVERWRITE_PARAMS_ATTR))
                         for f in functions}},
@@ -337,7 +349,7 @@ rule nothing:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     recorded = json.loads((tmp_path / "recorded.json").read_text())
     assert recorded["params"] == {name: ["wildcards"] for name in
-                                  ("refs_for", "cal_input", "cal_options", "bsub_input",
+                                  ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
                                    "resample_input")}
     inputs = recorded["cal_input"]
     assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))

@@ -238,7 +238,8 @@ def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
 
 
 def calibrate_exposure(
-    science, output, *, backgrounds=(), refs=None, options=Image2Options(), bsub_output=None
+    science, output, *, backgrounds=(), refs=None, options=Image2Options(), bsub_output=None,
+    asn=None,
 ):
     """Calibrate one exposure and write its ``_cal`` / ``_calints`` product.
 
@@ -257,6 +258,9 @@ def calibrate_exposure(
     options : Image2Options
     bsub_output : path or None
         Also write the background-subtracted product here.
+    asn : dict or None
+        ``{"table": ASN file, "pool": asn_pool}`` the exposure came from, recorded as
+        ``ASNTABLE``/``ASNPOOL`` (see :func:`provenance.record_association`).
 
     Returns
     -------
@@ -272,6 +276,7 @@ def calibrate_exposure(
     model = open_science(science, exposure=exposure)
     bsub_pending = None
     try:
+        provenance.record_association(model, asn)
         model, bsub_pending = _calibrate(
             model, list(backgrounds), refs, options, exposure=exposure, bsub_output=bsub_output
         )
@@ -297,7 +302,8 @@ def calibrate_exposure(
         model.close()
 
 
-def subtract_background_file(science, backgrounds, output, *, options=Image2Options()):
+def subtract_background_file(science, backgrounds, output, *, options=Image2Options(),
+                             asn=None):
     """Write the background-subtracted ``_bsub`` / ``_bsubints`` product of one exposure.
 
     When the background step does not apply (time series, no members,
@@ -311,6 +317,7 @@ def subtract_background_file(science, backgrounds, output, *, options=Image2Opti
     exposure = exposure_name(science)
     model = open_science(science, exposure=exposure)
     try:
+        provenance.record_association(model, asn)
         model = _apply_background(model, list(backgrounds), options, exposure=exposure)
         provenance.record_software(model)
         return atomic_save(model, output)

@@ -21,6 +21,7 @@ __all__ = [
     "SKIPPED",
     "CAL_STEP_NAMES",
     "mark_step",
+    "record_association",
     "record_reference",
     "record_software",
     "source_revision",
@@ -46,6 +47,20 @@ def mark_step(model, step, status):
     if status not in (COMPLETE, SKIPPED):
         raise ValueError(f"unknown step status {status!r}")
     setattr(model.meta.cal_step, CAL_STEP_NAMES[step], status)
+
+
+def record_association(model, asn):
+    """Record the association the exposure came from (``ASNTABLE``, ``ASNPOOL``).
+
+    ``asn`` is ``{"table": ASN file name, "pool": its asn_pool or None}``, or None
+    (run without an ASN: nothing recorded).
+    """
+    if not asn:
+        return
+    if asn.get("table"):
+        model.meta.asn.table_name = Path(str(asn["table"])).name
+    if asn.get("pool"):
+        model.meta.asn.pool_name = str(asn["pool"])
 
 
 def record_reference(model, reftype, path):
