@@ -172,6 +172,16 @@ def test_broken_input_is_one_line_error_and_writes_nothing(tmp_path, refs, case)
 
 
 @pytest.mark.filterwarnings("ignore")
+def test_missing_sci_extension_is_named_plainly(tmp_path, refs):
+    """Not the library's nested, quoted 'ERROR loading embedded ASDF: "Extension ..."'."""
+    science = tmp_path / f"{EXPOSURE}_rate.fits"
+    _no_sci(science)
+    with pytest.raises(ExposureError) as info:
+        calibrate_exposure(science, tmp_path / f"{EXPOSURE}_cal.fits", refs=refs, options=OPTIONS)
+    assert str(info.value) == f"{EXPOSURE}: cannot read {science.name}: its SCI extension is missing"
+
+
+@pytest.mark.filterwarnings("ignore")
 def test_broken_background_member_writes_nothing(tmp_path, refs):
     science = write_good(tmp_path / f"{EXPOSURE}_rate.fits")
     member = tmp_path / "bkg_rate.fits"

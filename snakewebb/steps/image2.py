@@ -12,6 +12,7 @@ Every failure is a one-line :class:`~snakewebb.errors.ExposureError`.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,12 @@ def open_science(path, *, exposure=None):
     try:
         model = datamodels.open(str(path))
     except Exception as exc:
-        raise ExposureError(exposure, f"cannot read {path.name}: {exc}") from exc
+        # a KeyError prints its message in quotes: show the message itself
+        text = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        missing = re.search(r"Extension \('(\w+)', \d+\) not found", text)
+        if missing:  # the ASDF tree names an array whose HDU is gone
+            text = f"its {missing.group(1)} extension is missing"
+        raise ExposureError(exposure, f"cannot read {path.name}: {text}") from exc
     try:
         if not isinstance(model, (datamodels.ImageModel, datamodels.CubeModel)):
             ndim = getattr(getattr(model, "data", None), "ndim", None)
