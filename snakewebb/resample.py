@@ -921,6 +921,15 @@ def _accumulator_overflow(var, rn_var, tmeasure):
     becomes an infinite variance there although ``var`` itself is finite.
     ``rn_var`` is None for exptime weights.
     """
+    # one max and one min over the arrays rule it out on ordinary data (no temporaries)
+    vmax = float(np.fmax.reduce(var, axis=None)) if var.size else math.nan
+    if rn_var is None:
+        bound = 0.5 * float(_F32_MAX) / float(tmeasure) ** 2
+    else:
+        rmin = float(np.fmin.reduce(rn_var, axis=None)) if rn_var.size else math.nan
+        bound = 0.5 * float(_F32_MAX) * rmin * rmin
+    if not vmax >= bound:  # NaN (nothing finite) included
+        return np.empty(0, dtype=np.intp)
     with np.errstate(over="ignore", invalid="ignore"):
         if rn_var is None:
             t = float(tmeasure)
