@@ -137,6 +137,11 @@ def _footprint_centre(footprint):
     return ra, dec
 
 
+#: FITS keyword of each ``meta.wcsinfo`` attribute the output grid needs.
+_WCSINFO_KEYWORDS = {"ra_ref": "RA_REF", "dec_ref": "DEC_REF", "roll_ref": "ROLL_REF",
+                     "v3yangle": "V3I_YANG", "vparity": "VPARITY"}
+
+
 def _roll_matrix(roll_ref, v3yangle, vparity):
     """PC matrix of a grid aligned with the detector (angles in radians)."""
     if vparity not in (1, -1):
@@ -254,9 +259,9 @@ def build_output_wcs(model, *, pixel_scale_ratio=1.0, pixel_scale=None, rotation
         raise ResampleError("the WCS is not a 2-axis celestial imaging WCS")
     footprint = sregion_footprint(info.s_region)
     needed = ("ra_ref", "dec_ref", "v3yangle", "vparity") + (("roll_ref",) if rotation is None else ())
-    for key in needed:
-        if getattr(info, key, None) is None:
-            raise ResampleError(f"WCSINFO lacks {key.upper()}")
+    lacking = [_WCSINFO_KEYWORDS[key] for key in needed if getattr(info, key, None) is None]
+    if lacking:
+        raise ResampleError(f"missing pointing keyword(s) {', '.join(lacking)}")
 
     if pixel_scale is None:
         scale = pixel_scale_at(in_wcs, info.ra_ref, info.dec_ref, pixel_scale_ratio)
@@ -622,7 +627,7 @@ def resample_image(model, *, pixfrac=1.0, kernel="square", weight_type="ivm", fi
         raise ResampleError(f"pixfrac must be in (0, 1], not {pixfrac}")
     exptime = model.meta.exposure.exposure_time
     if exptime is None or not exptime > 0:
-        raise ResampleError(f"exposure time must be positive, not {exptime}")
+        raise ResampleError(f"exposure time EFFEXPTM must be positive, not {exptime}")
     if weight_type not in ("ivm", "exptime"):
         raise ResampleError(f"unknown weight type {weight_type!r} (ivm or exptime)")
 

@@ -609,6 +609,11 @@ def test_resample_exposure_options(cal_file, tmp_path):
     (lambda m: setattr(m.meta.visit, "tsovisit", True), "time series"),
     (lambda m: setattr(m.meta.wcsinfo, "s_region", "POLYGON ICRS 1 2 3"), "S_REGION"),
     (lambda m: setattr(m.meta.cal_step, "assign_wcs", "SKIPPED"), "no WCS"),
+    # the message names the FITS keyword a _cal from another source may lack
+    (lambda m: delattr(m.meta.wcsinfo, "v3yangle"), "missing pointing keyword.s. V3I_YANG$"),
+    (lambda m: (delattr(m.meta.wcsinfo, "vparity"), delattr(m.meta.wcsinfo, "roll_ref")),
+     "missing pointing keyword.s. VPARITY, ROLL_REF$"),
+    (lambda m: delattr(m.meta.exposure, "exposure_time"), "exposure time EFFEXPTM"),
 ])
 def test_resample_exposure_bad_input(tmp_path, change, message):
     model = make_cal_model("nircam", shape=(64, 70))
