@@ -382,6 +382,16 @@ def _restrict(crds_path, context, match, reftypes):
     return tuple((key, value) for key, value in match if key in required)
 
 
+_QUOTED_PATH = re.compile(r"'(META\.[A-Z0-9_.]+)'")
+
+
+def _with_keywords(why):
+    """CRDS's reason with each datamodel path it quotes given as its FITS keyword
+    ('META.OBSERVATION.DATE' -> DATE-OBS), the name a header reader knows."""
+    return _QUOTED_PATH.sub(
+        lambda m: _PATHS[m.group(1)] if m.group(1) in _PATHS else m.group(0), why)
+
+
 def _resolve(crds_path, context, params, reftypes, exposure):
     """Absolute cache paths (None for N/A) or ReferenceLookupError naming the type."""
     from crds.core import config
@@ -406,7 +416,8 @@ def _resolve(crds_path, context, params, reftypes, exposure):
             if why.upper().startswith("N/A") or why.upper() == "":
                 result[reftype] = None
                 continue
-            raise ReferenceLookupError(exposure, reftype, f"{why} (context {context})")
+            raise ReferenceLookupError(
+                exposure, reftype, f"{_with_keywords(why)} (context {context})")
         if upper == "N/A":
             result[reftype] = None
             continue

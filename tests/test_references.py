@@ -187,6 +187,13 @@ def test_lookup_errors_name_exposure_and_reftype(cache):
         references.best_references(dict(hdr, FILTER="F090W"), ("flat",), exposure="jw_x")
     assert str(err.value).startswith("jw_x: no FLAT reference:") and "F090W" in str(err.value)
     assert "\n" not in str(err.value)
+    # a keyword the header lacks (or that failed schema validation) is named as in FITS
+    no_filter = {k: v for k, v in dict(hdr).items() if k != "FILTER"}
+    with pytest.raises(ReferenceLookupError, match=r"parameter=FILTER value='UNDEFINED'"):
+        references.best_references(no_filter, ("flat",), exposure="jw_f")
+    no_date = {k: v for k, v in dict(hdr).items() if k not in ("DATE-OBS", "TIME-OBS")}
+    with pytest.raises(ReferenceLookupError, match=r"UseAfter parameter DATE-OBS is UNDEFINED"):
+        references.best_references(no_date, ("flat",), exposure="jw_d")
     with pytest.raises(ReferenceLookupError, match=r"^jw_y: no GAIN reference"):
         references.best_references(hdr, ("gain",), exposure="jw_y")
     with pytest.raises(ReferenceLookupError, match=r"^jw_z: no FLAT reference"):
