@@ -194,6 +194,13 @@ def test_step_provenance_na_and_errors(tmp_path):
     model.meta.instrument.filter = "F200W"
     with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM jwst_nircam_photom_0001.fits: no PHOTOM row"):
         run_photom(model, refs, exposure="jw1_nrca1")
+    # the keywords (and MIRI's GENERIC fallback) are named as in the header
+    miri = science("MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB64")
+    photom_reference(datamodels.MirImgPhotomModel).save(tmp_path / "jwst_miri_photom_0001.fits")
+    with pytest.raises(ExposureError, match=r": no PHOTOM row for SUBARRAY=SUB64, FILTER=F1500W "
+                                            r"nor SUBARRAY=GENERIC, FILTER=F1500W$"):
+        run_photom(miri, {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None},
+                   exposure="jw1_mirimage")
     with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM reference gone.fits not found"):
         run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None}, exposure="jw1_nrca1")
 
