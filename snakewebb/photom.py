@@ -298,8 +298,8 @@ def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_corr
             if row is not None:
                 break
         if row is None:
-            tried = " nor ".join(
-                ", ".join(f"{k.upper()}={v}" for k, v in fields.items()) for fields in candidates)
+            tried = " nor ".join(dict.fromkeys(  # once each: SUBARRAY may be GENERIC itself
+                ", ".join(f"{k.upper()}={v}" for k, v in fields.items()) for fields in candidates))
             raise PhotomError(f"no PHOTOM row for {tried}")
         if apply_time_correction:  # checked before any change to the model
             time_correction(photom_ref, row, model.meta.exposure.mid_time)

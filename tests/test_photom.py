@@ -201,6 +201,11 @@ def test_step_provenance_na_and_errors(tmp_path):
                                             r"nor SUBARRAY=GENERIC, FILTER=F1500W$"):
         run_photom(miri, {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None},
                    exposure="jw1_mirimage")
+    miri.meta.instrument.filter = "F560W"
+    miri.meta.subarray.name = "GENERIC"
+    with pytest.raises(ExposureError, match=r": no PHOTOM row for SUBARRAY=GENERIC, FILTER=F560W$"):
+        run_photom(miri, {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None},
+                   exposure="jw1_mirimage")
     with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM reference gone.fits not found"):
         run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None}, exposure="jw1_nrca1")
 
