@@ -113,12 +113,9 @@ def _records():
 
 RECORDS = _records()
 # Where each exposure came from, recorded in its products' ASNTABLE/ASNPOOL headers as
-# the official pipeline does (one shared dict per ASN file).
-_ASN_NAMES = {}
+# the official pipeline does.
 ASN_OF = {
-    name: _ASN_NAMES.setdefault(
-        (asn, pool), {"table": os.path.basename(asn), "pool": pool if isinstance(pool, str) else None}
-    )
+    name: {"table": os.path.basename(asn), "pool": pool}
     for name, asn, pool in zip(EXPOSURES.index, EXPOSURES["asn"], EXPOSURES["asn_pool"])
 }
 # no _i2d without a WCS: skipping assign_wcs skips resample too (the official

@@ -936,10 +936,9 @@ def _accumulator_overflow(var, rn_var, tmeasure):
     if not vmax >= bound:  # NaN (nothing finite) included
         return np.empty(0, dtype=np.intp)
     with np.errstate(over="ignore", invalid="ignore"):
-        if rn_var is None:
-            t = float(tmeasure)
-            candidate = var >= 0.5 * _F32_MAX / (t * t)
-        else:  # a cheap float32 bound first; the exact test on the few candidates
+        if rn_var is None:  # one weight for all: the same bound everywhere
+            candidate = var >= bound
+        else:  # a cheap float32 bound per pixel first; the exact test on the few candidates
             candidate = var >= np.float32(0.5) * _F32_MAX * (rn_var * rn_var)
         candidate &= np.isfinite(var)
     where = np.flatnonzero(candidate)
