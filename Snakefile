@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/background.smk"
 include: "rules/calibrate.smk"
 include: "rules/resample.smk"
+include: "rules/problems.smk"
 
 
 localrules:
@@ -24,6 +25,7 @@ localrules:
     all_cal,
     all_i2d,
     all_bsub,
+    planning_problem,
 
 
 rule all:
@@ -31,18 +33,22 @@ rule all:
         CAL_FILES,
         I2D_FILES,
         BSUB_FILES if config["save_bsub"] else [],
+        PROBLEM_FILES,
 
 
 rule all_cal:
     input:
         CAL_FILES,
+        PROBLEM_FILES,
 
 
 rule all_i2d:
     input:
         I2D_FILES,
+        PROBLEM_FILES,
 
 
 rule all_bsub:
     input:
         BSUB_FILES,
+        PROBLEM_FILES,

@@ -28,6 +28,7 @@ __all__ = [
     "SERVERLESS_URL",
     "DATAMODEL_PATHS",
     "configure_crds",
+    "default_context",
     "matching_parameters",
     "best_references",
     "best_references_table",
@@ -107,6 +108,13 @@ def _operational_context(crds_path, key="operational_context"):
     if not pmaps:
         raise SnakewebbError(f"CRDS cache {crds_path} holds no JWST context (*.pmap)")
     return pmaps[-1].name
+
+
+def default_context(crds_path):
+    """The context a cache is used with when none is named: the operational one its
+    ``config/jwst/server_config`` names (what crds itself uses offline), else its
+    newest ``.pmap``."""
+    return _operational_context(crds_path)
 
 
 def configure_crds(crds_path=None, context=None, server_url=None):
@@ -560,7 +568,7 @@ def _date_group(match, breaks):
     return ("interval", tuple(sorted(params.items())), where)
 
 
-def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
+def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES, problems=None):
     """Best references for a whole exposure table, with few CRDS calls.
 
     Exposures that differ only in their observation date and time are resolved
@@ -577,16 +585,22 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
         ``exp_type``, ``filter``, ``pupil``, ``subarray``, ``date_obs``).
     context, reftypes
         As for :func:`best_references`.
+    problems : dict, optional
+        When given, an exposure whose references cannot be resolved is recorded
+        there (label -> :class:`ReferenceLookupError` naming it) and left out of
+        the result instead of raising.
 
     Returns
     -------
     pandas.DataFrame
-        Same index, one column per reftype: absolute path or ``None`` (N/A).
+        Same index (less the exposures put in ``problems``), one column per
+        reftype: absolute path or ``None`` (N/A).
 
     Raises
     ------
     ReferenceLookupError
-        For the first exposure whose references cannot be resolved.
+        For the first exposure whose references cannot be resolved (without
+        ``problems``).
     """
     import pandas as pd
 
@@ -613,11 +627,21 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
                 group = _date_group(match, breaks[instrument])
                 answer = by_group.get(group)
                 if answer is None:
-                    answer = _resolve(crds_path, context, match, reftypes, label)
+                    try:
+                        answer = _resolve(crds_path, context, match, reftypes, label)
+                    except ReferenceLookupError as err:
+                        if problems is None:
+                            raise
+                        answer = err
                     by_group[group] = answer
                 by_key[key] = answer
+            if isinstance(answer, ReferenceLookupError):
+                problems[label] = ReferenceLookupError(label, answer.reftype,
+                                                       answer.problem.partition(": ")[2])
+                continue
             rows[label] = answer
         log.debug("CRDS asked %d times for %d exposures", len(by_group), len(params))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(reftypes))
-    table = table.reindex(params.index).astype(object)
+    index = params.index if not problems else params.index[~params.index.isin(list(problems))]
+    table = table.reindex(index).astype(object)
     return table.where(table.notna(), None)
