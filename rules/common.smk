@@ -23,6 +23,9 @@ validate(config, CONFIG_SCHEMA, set_default=True)
 include: "compat.smk"
 
 
+if workflow.is_main_process and clear_stale_locks():
+    print("removed the locks a killed Snakemake left in .snakemake/locks", file=sys.stderr)
+
 try:  # a job process (e.g. on SLURM) trusts the caches its main process just checked
     PLAN = build_plan(config, trust_cache=not workflow.is_main_process)
 except SnakewebbError as err:

@@ -23,3 +23,61 @@ def input_function(func):
     if overwrite_function_params is not None:
         overwrite_function_params(func, get_function_params(func))
     return func
+
+
+# clear_stale_locks(): Snakemake locks its working directory (.snakemake/locks) and a
+# SIGKILLed Snakemake (or a lost machine) leaves the lock behind: the same command then
+# refuses until `--unlock`. The lock files do not say who holds them, so each main
+# Snakemake process of this workflow records itself in .snakemake/snakewebb_runs
+# (host, pid, process start time); when every process recorded on this host is gone
+# and none on another host is recorded, the locks left are stale and removed, as
+# `--unlock` would. A live run (here or, to be safe, any run recorded by another
+# host) keeps its locks, and Snakemake refuses a second run as usual.
+import os as _os
+import socket as _socket
+from pathlib import Path as _Path
+
+_RUNS = _Path(".snakemake", "snakewebb_runs")
+_LOCKS = _Path(".snakemake", "locks")
+
+
+def _started(pid):
+    """Start time of process ``pid`` (clock ticks since boot), None if it is gone."""
+    try:
+        return _Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        try:
+            _os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+
+
+def clear_stale_locks():
+    """Remove Snakemake's locks when the processes that could hold them are all gone;
+    record this process. Returns the number of lock files removed."""
+    if _SNAKEMAKE_MAJOR != 9:
+        return 0
+    host, live = _socket.gethostname(), False
+    _RUNS.mkdir(parents=True, exist_ok=True)
+    for record in _RUNS.iterdir():
+        try:
+            rec_host, pid, started = record.read_text().split()
+        except (OSError, ValueError):
+            continue
+        if rec_host != host:
+            live = True
+        elif int(pid) != _os.getpid() and _started(int(pid)) in (started, "?"):
+            live = True
+        else:
+            record.unlink(missing_ok=True)
+    removed = 0
+    if not live and _LOCKS.is_dir():
+        for lock in _LOCKS.iterdir():
+            lock.unlink(missing_ok=True)
+            removed += 1
+    (_RUNS / f"{host}.{_os.getpid()}").write_text(
+        f"{host} {_os.getpid()} {_started(_os.getpid())}\n")
+    return removed

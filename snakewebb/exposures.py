@@ -432,15 +432,26 @@ def _load_cache(cache_file):
 
 
 def _save_pickle(path, obj):
-    """Write ``obj`` to ``path`` atomically (a reader never sees half a cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """Write ``obj`` to ``path`` atomically (a reader never sees half a cache).
+
+    A cache that cannot be written (full disk, read-only output directory) is
+    only a warning: the next run reads the files again.
+    """
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        log.warning("cannot write the cache %s (%s); it is rebuilt next time",
+                    path, err.strerror or err)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -172,25 +172,36 @@ def write_pending(model, path):
     The first half of :func:`atomic_save`, for a product that may only appear
     once later work has succeeded: move it into place with
     :func:`commit_pending`, or delete the returned file. ``meta.filename``
-    records the final name. On failure nothing is left behind.
+    records the final name. On failure nothing is left behind; a file-system
+    error (disk full, read-only or unwritable directory) is an ExposureError
+    naming the exposure, the file and the cause.
 
     Returns
     -------
     Path
         The temporary file (same directory as ``path``).
     """
+    from snakewebb.errors import ExposureError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model.meta.filename = path.name
-    fd, tmp = tempfile.mkstemp(prefix=_pending_prefix(path), suffix=_PENDING_SUFFIX,
-                               dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_pending_prefix(path), suffix=_PENDING_SUFFIX,
+                                   dir=path.parent)
         # mkstemp makes the file private (0600); products get the usual umask-based mode.
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             model.to_fits(handle, overwrite=True)
+    except OSError as err:  # full disk, read-only or unwritable directory: one line
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise ExposureError(exposure_name(path),
+                            f"cannot write {path}: {err.strerror or err}") from err
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)
 
