@@ -22,7 +22,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from snakewebb import exposures, references
-from snakewebb.errors import SnakewebbError
+from snakewebb.checksums import reference_checksum_problems
+from snakewebb.errors import ReferenceLookupError, SnakewebbError
 from snakewebb.exposures import Problem
 
 __all__ = [
@@ -263,6 +264,15 @@ def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
     refs = exposures.exposure_references(
         table, _used_reftypes(skip), context=crds.context, cache_dir=cache_dir,
         lookup=references.best_references_table, problems=ref_problems)
+
+    damaged = reference_checksum_problems(
+        [path for paths in refs.values() for path in paths.values()], cache_dir)
+    for name, paths in refs.items():
+        for reftype, path in paths.items():
+            if path in damaged and name not in ref_problems:
+                ref_problems[name] = ReferenceLookupError(
+                    name, reftype, f"{os.path.basename(path)} in the CRDS cache: "
+                                   f"{damaged[path]}")
 
     # no _i2d without a WCS: skipping assign_wcs skips resample too (the official
     # pipeline fails in its resample step then)

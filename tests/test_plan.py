@@ -1,6 +1,7 @@
 """The campaign plan (snakewebb.plan), built without Snakemake on the session campaign."""
 
 import json
+import re
 import os
 import pickle
 from pathlib import Path
@@ -189,7 +190,7 @@ def test_each_problem_is_kept_to_its_exposure_or_asn(campaign, broken, tmp_path,
     assert set(problems) == set(EXPECTED)
     for name, pattern in EXPECTED.items():
         assert "\n" not in problems[name]
-        assert __import__("re").search(pattern, problems[name]), (name, problems[name])
+        assert re.search(pattern, problems[name]), (name, problems[name])
     # the good exposures are planned as they are alone
     alone = build_plan(config_for(campaign, *good, output_dir=str(tmp_path / "out2")),
                        environ={})
@@ -247,3 +248,59 @@ def test_campaign_level_problems_stop_planning(campaign, tmp_path, crds_restored
     with pytest.raises(SnakewebbError, match=r"nowhere/\*_asn\.json: ASN pattern matches no file"):
         build_plan(config_for(campaign, tmp_path / "nowhere" / "*_asn.json",
                               output_dir=str(tmp_path)), environ={})
+
+
+def _linked_cache(campaign, root, replace=None):
+    """A CRDS cache of links to the campaign's; ``replace``: {file name: bytes}."""
+    import shutil
+
+    shutil.copytree(campaign.crds / "mappings", root / "mappings")
+    shutil.copytree(campaign.crds / "config", root / "config")
+    for ref in (campaign.crds / "references").rglob("*"):
+        if ref.is_file():
+            target = root / ref.relative_to(campaign.crds)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if replace and ref.name in replace:
+                target.write_bytes(replace[ref.name])
+            else:
+                target.symlink_to(ref)
+    return root
+
+
+def _with_checksums(path, corrupt):
+    """The FITS file at ``path`` with CHECKSUM/DATASUM, one data byte flipped if ``corrupt``."""
+    import io
+
+    with fits.open(path) as hdul:
+        buffer = io.BytesIO()
+        fits.HDUList([h.copy() for h in hdul]).writeto(buffer, checksum=True)
+    data = bytearray(buffer.getvalue())
+    if corrupt:
+        data[-4000] ^= 0x01
+    return bytes(data)
+
+
+def test_reference_not_matching_its_checksums_is_a_problem_of_its_exposures(
+        campaign, tmp_path, crds_restored):
+    tso = campaign.first("NRC_TSIMAGE")
+    nrc = campaign.first("NRC_IMAGE", cube=False)
+    alone = build_plan(config_for(campaign, campaign.asns[tso], campaign.asns[nrc],
+                                  output_dir=str(tmp_path / "o1")), environ={})
+    flat = Path(alone.records[tso].refs["flat"])
+    photom = Path(alone.records[nrc].refs["photom"])
+    assert flat != Path(alone.records[nrc].refs["flat"])
+    cache = _linked_cache(campaign, tmp_path / "crds", replace={
+        flat.name: _with_checksums(flat, corrupt=True),
+        photom.name: _with_checksums(photom, corrupt=False)})
+    config = config_for(campaign, campaign.asns[tso], campaign.asns[nrc],
+                        output_dir=str(tmp_path / "o2"), crds_path=str(cache))
+    plan = build_plan(config, environ={})
+    assert plan.exposures == [nrc]  # a good checksum is no problem
+    assert re.fullmatch(rf"{tso}: no FLAT reference: {flat.name} in the CRDS cache: content "
+                        r"does not match its checksums \(Checksum verification failed for HDU "
+                        r".+\)", plan.records[tso].problem), plan.records[tso].problem
+    # the verdict is kept: a second plan does not read the files again
+    verdicts = tmp_path / "o2" / ".snakewebb" / "reference_checksums.pkl"
+    stamp = verdicts.stat().st_mtime_ns
+    assert build_plan(config, environ={}).records[tso].problem == plan.records[tso].problem
+    assert verdicts.stat().st_mtime_ns == stamp
