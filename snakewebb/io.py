@@ -23,6 +23,7 @@ whatever was killed, with no metadata involved; the pending files are hidden and
 cleared by the job's next run.
 """
 
+import errno
 import logging
 import os
 import signal
@@ -194,16 +195,35 @@ def write_pending(model, path):
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             model.to_fits(handle, overwrite=True)
-    except OSError as err:  # full disk, read-only or unwritable directory: one line
+    except BaseException as err:
+        cause = _file_system_cause(err, path.parent)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise ExposureError(exposure_name(path),
-                            f"cannot write {path}: {err.strerror or err}") from err
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
+        if cause is None:
+            raise
+        # full disk, read-only or unwritable directory: one line
+        raise ExposureError(exposure_name(path), f"cannot write {path}: {cause}") from err
     return Path(tmp)
+
+
+def _file_system_cause(err, directory):
+    """The file-system failure behind ``err`` (an OSError, or what a library raised
+    while handling one: astropy's writer can turn a full disk into an AttributeError),
+    as text; None when there is none."""
+    seen = err
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__context__
+    if seen is None:
+        return None
+    if seen.strerror:
+        return seen.strerror
+    try:  # numpy's tofile reports a short write without errno: is the disk full?
+        stat = os.statvfs(directory)
+        if stat.f_bavail * stat.f_frsize < 2880:
+            return os.strerror(errno.ENOSPC)
+    except OSError:
+        pass
+    return str(seen)
 
 
 def commit_pending(pending, path):

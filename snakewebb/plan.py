@@ -17,6 +17,7 @@ before any job with every problem listed (``on_plan_error: fail``).
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -221,6 +222,18 @@ def _unit_name(asn, taken):
     return name
 
 
+def _check_writable(directory):
+    """Every job writes here: refuse a directory that cannot be written at all."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".snakewebb-probe.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PlanError(f"output directory {directory} cannot be written: "
+                        f"{err.strerror or err}") from None
+
+
 def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
     """Plan a campaign from its validated configuration.
 
@@ -255,6 +268,7 @@ def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
     if isinstance(patterns, str):
         patterns = [patterns]
 
+    _check_writable(out)
     found = []
     table = exposures.exposure_table(
         patterns, cache_dir=cache_dir, tso_exp_types=tuple(config["tso_exp_types"]),
