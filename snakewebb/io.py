@@ -182,7 +182,7 @@ def write_pending(model, path):
     Path
         The temporary file (same directory as ``path``).
     """
-    from snakewebb.errors import ExposureError
+    from snakewebb.errors import ProductWriteError
 
     path = Path(path)
     model.meta.filename = path.name
@@ -202,7 +202,7 @@ def write_pending(model, path):
         if cause is None:
             raise
         # full disk, read-only or unwritable directory: one line
-        raise ExposureError(exposure_name(path), f"cannot write {path}: {cause}") from err
+        raise ProductWriteError(exposure_name(path), f"cannot write {path}: {cause}") from err
     return Path(tmp)
 
 
