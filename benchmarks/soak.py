@@ -148,7 +148,8 @@ def run_killed(command, results, *, kills=2, seed=0, timeout=1800, min_new=5, ma
     has appeared since the start of that run. Returns a dict with the final
     CompletedProcess-like fields (``returncode``, ``stderr``), ``rewritten`` (products
     rewritten after a kill: processed twice to completion), ``half_written`` (products
-    found not whole right after a kill), ``seconds`` and ``runs``.
+    found not whole right after a kill), ``seconds`` and ``runs``. Each run's output
+    (stdout and stderr) is in ``soak_run<N>.out`` beside ``results``.
     """
     rng = random.Random(seed)
     results = Path(results)
@@ -156,8 +157,13 @@ def run_killed(command, results, *, kills=2, seed=0, timeout=1800, min_new=5, ma
     start = time.perf_counter()
     for attempt in range(kills + 1):
         before = product_state(results) if results.is_dir() else {}
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=_env(), start_new_session=True)
+        # output to files, not pipes: a pipe nobody reads while waiting for the kill
+        # moment would fill up and stall Snakemake
+        out_file = results.parent / f"soak_run{attempt}.out"
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(out_file, "w") as sink:
+            proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                    text=True, env=_env(), start_new_session=True)
         runs += 1
         if attempt < kills:
             target = len(before) + rng.randint(min_new, max_new)
@@ -171,10 +177,11 @@ def run_killed(command, results, *, kills=2, seed=0, timeout=1800, min_new=5, ma
                     pass
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            proc.wait()
             half += _half_written(results)
         else:
-            _, stderr = proc.communicate(timeout=timeout)
+            proc.wait(timeout=timeout)
+            stderr = out_file.read_text(errors="replace")
         after = product_state(results)
         rewritten |= {n for n, state in before.items() if after.get(n, state) != state}
     return {"returncode": proc.returncode, "stderr": stderr, "rewritten": sorted(rewritten),
