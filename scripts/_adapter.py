@@ -3,18 +3,27 @@
 Snakemake puts this directory on ``sys.path`` before running a script.
 """
 
-import logging
-import signal
-import sys
-import traceback
-from pathlib import Path
+import time
+
+_ENTERED = time.perf_counter()  # before any import of the job's own
+
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 try:
     import snakewebb  # noqa: F401 - installed (pip install -e .)
 except ImportError:  # a conda env from envs/snakewebb.yaml: use this checkout's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from snakewebb import timing  # noqa: E402
 from snakewebb.errors import SnakewebbError  # noqa: E402
+
+# What the process spent before this module (interpreter, Snakemake's preamble) is the
+# job's "start" phase; its imports end when the script calls run().
+timing.start(_ENTERED)
 
 __all__ = ["run", "paths", "remove_stale_parts"]
 
@@ -64,12 +73,14 @@ def run(snakemake, job):
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     log = logging.getLogger("snakewebb.workflow")
+    timing.mark("imports")
     # Ctrl-C reaches the job as SIGINT (KeyboardInterrupt), Snakemake's and SLURM's
     # cancellation as SIGTERM: both unwind, so a pending product is deleted.
     signal.signal(signal.SIGTERM, _raise_terminated)
     remove_stale_parts(snakemake.output)
     try:
         job()
+        log.info("timing: %s", timing.summary())
     except SnakewebbError as err:
         log.error("%s", err)
         print(f"ERROR {err}", file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snakewebb import modes
+from snakewebb import modes, timing
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import (
     atomic_save, commit_pending, exposure_name, refuse_truncated_fits, write_pending,
@@ -280,19 +280,23 @@ def calibrate_exposure(
     """
     exposure = exposure_name(science)
     model = open_science(science, exposure=exposure)
+    timing.mark("open")
     bsub_pending = None
     try:
         provenance.record_association(model, asn)
         model, bsub_pending = _calibrate(
             model, list(backgrounds), refs, options, exposure=exposure, bsub_output=bsub_output
         )
+        timing.mark("science")
         cal_pending = write_pending(model, output)
         bsub_written = False
         try:
             if bsub_pending is not None:
                 commit_pending(bsub_pending, bsub_output)
                 bsub_pending, bsub_written = None, True
-            return commit_pending(cal_pending, output)
+            written = commit_pending(cal_pending, output)
+            timing.mark("write")
+            return written
         except BaseException:
             cal_pending.unlink(missing_ok=True)
             if bsub_written:
@@ -322,11 +326,15 @@ def subtract_background_file(science, backgrounds, output, *, options=Image2Opti
     """
     exposure = exposure_name(science)
     model = open_science(science, exposure=exposure)
+    timing.mark("open")
     try:
         provenance.record_association(model, asn)
         model = _apply_background(model, list(backgrounds), options, exposure=exposure)
         provenance.record_software(model)
-        return atomic_save(model, output)
+        timing.mark("science")
+        written = atomic_save(model, output)
+        timing.mark("write")
+        return written
     except ExposureError:
         raise
     except Exception as exc:
