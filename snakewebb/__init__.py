@@ -14,8 +14,3 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = ["__version__"]
-
-# Every job opens a datamodel: have asdf parse its manifests with the C loader (speed only).
-from snakewebb.compat import use_libyaml_for_asdf_manifests  # noqa: E402
-
-use_libyaml_for_asdf_manifests()

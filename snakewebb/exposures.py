@@ -277,6 +277,9 @@ def read_asdf_keywords(path, keywords):
     import asdf
     from astropy.io import fits
 
+    from snakewebb.compat import use_libyaml_for_asdf_manifests
+
+    use_libyaml_for_asdf_manifests()
     found = {}
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:

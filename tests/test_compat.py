@@ -28,7 +28,7 @@ def test_a_fresh_process_loads_the_same_extensions_either_way():
     probe = (
         "import sys\n"
         "if sys.argv[1] == 'on':\n"
-        "    import snakewebb  # switches on import\n"
+        "    import snakewebb.steps  # switches on import\n"
         "import asdf\n"
         "from asdf.extension import _manifest\n"
         "print(type(_manifest.yaml).__name__)\n"
