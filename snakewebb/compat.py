@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["use_libyaml_for_asdf_manifests", "YamlDocumentCache"]
+__all__ = ["speed_up_asdf_yaml", "YamlDocumentCache"]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class _CachedSchemaYaml:
 _CACHE = None
 
 
-def use_libyaml_for_asdf_manifests(cache=None):
+def speed_up_asdf_yaml(cache=None):
     """Parse asdf's manifests with PyYAML's C loader, and remember parsed manifests and
     schemas across processes; True if it was switched.
 

@@ -277,9 +277,9 @@ def read_asdf_keywords(path, keywords):
     import asdf
     from astropy.io import fits
 
-    from snakewebb.compat import use_libyaml_for_asdf_manifests
+    from snakewebb.compat import speed_up_asdf_yaml
 
-    use_libyaml_for_asdf_manifests()
+    speed_up_asdf_yaml()
     found = {}
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:

@@ -137,15 +137,15 @@ def test_outside_the_checked_versions_nothing_is_touched(monkeypatch, asdf_modul
     monkeypatch.setattr(_manifest, "yaml", yaml)
     monkeypatch.setattr(schema, "yaml", yaml)
     monkeypatch.setattr(asdf, "__version__", "6.0.0")
-    assert compat.use_libyaml_for_asdf_manifests() is False
+    assert compat.speed_up_asdf_yaml() is False
     assert _manifest.yaml is yaml and schema.yaml is yaml
     monkeypatch.setattr(asdf, "__version__", "5.4.0")
-    assert compat.use_libyaml_for_asdf_manifests() is getattr(yaml, "__with_libyaml__", False)
+    assert compat.speed_up_asdf_yaml() is getattr(yaml, "__with_libyaml__", False)
 
 
 def test_a_changed_module_is_left_alone(asdf_modules, monkeypatch):
     _manifest, schema = asdf_modules
     sentinel = object()
     monkeypatch.setattr(_manifest, "yaml", sentinel)
-    assert compat.use_libyaml_for_asdf_manifests() is False
+    assert compat.speed_up_asdf_yaml() is False
     assert _manifest.yaml is sentinel
