@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 from pathlib import Path
 
-from snakewebb import __version__
+from snakewebb import __version__, registry
 
 __all__ = [
     "COMPLETE",
@@ -34,14 +34,9 @@ log = logging.getLogger(__name__)
 COMPLETE = "COMPLETE"
 SKIPPED = "SKIPPED"
 
-#: Our step names -> the ``meta.cal_step`` attribute the official products use.
-CAL_STEP_NAMES = {
-    "background": "bkg_subtract",
-    "assign_wcs": "assign_wcs",
-    "flat_field": "flat_field",
-    "photom": "photom",
-    "resample": "resample",
-}
+#: Our step names -> the ``meta.cal_step`` attribute the official products use
+#: (declared in :mod:`snakewebb.registry`).
+CAL_STEP_NAMES = registry.CAL_STEP_NAMES
 
 
 def mark_step(model, step, status):
