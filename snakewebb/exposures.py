@@ -319,6 +319,9 @@ def read_asdf_keywords(path, keywords):
     import asdf
     from astropy.io import fits
 
+    from snakewebb.compat import speed_up_asdf_yaml
+
+    speed_up_asdf_yaml()
     found = {}
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from snakewebb import registry
 from snakewebb.errors import ReferenceLookupError, SnakewebbError
 
 __all__ = [
@@ -37,15 +38,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Reference types each of our steps uses.
-REFTYPES = {
-    "assign_wcs": ("distortion", "filteroffset"),
-    "flat_field": ("flat",),
-    "photom": ("photom", "area"),
-}
+#: Reference types each of our steps uses (declared in :mod:`snakewebb.registry`).
+REFTYPES = registry.REFTYPES
 
 #: Every reference type of :data:`REFTYPES`, in step order.
-ALL_REFTYPES = tuple(t for types in REFTYPES.values() for t in types)
+ALL_REFTYPES = registry.ALL_REFTYPES
 
 #: Any CRDS server URL containing "serverless" makes the client work from the cache only.
 SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
