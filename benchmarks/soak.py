@@ -188,7 +188,7 @@ def run_killed(command, results, *, kills=2, seed=0, timeout=1800, min_new=5, ma
             "half_written": half, "seconds": time.perf_counter() - start, "runs": runs}
 
 
-_JOB = re.compile(r"^rule (\w+):$")
+_JOB = re.compile(r"^(?:local)?rule (\w+):$")
 _WILDCARDS = re.compile(r"^\s+wildcards: exposure=(\S+?)(?:, |$)")
 
 
