@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/background.smk"
 include: "rules/calibrate.smk"
 include: "rules/resample.smk"
+include: "rules/report.smk"
 
 
 localrules:
@@ -46,3 +47,15 @@ rule all_i2d:
 rule all_bsub:
     input:
         BSUB_FILES,
+
+
+# Quick looks and the campaign table for `snakemake --report report.html report`
+# (rules/report.smk); makes whatever of `all` is missing first.
+localrules:
+    report,
+    campaign_summary,
+
+
+rule report:
+    input:
+        report_input,
