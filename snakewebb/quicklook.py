@@ -270,6 +270,11 @@ def render_quicklook(image, *, stretch="zscale", max_pixels=MAX_PIXELS, dpi=100)
     ax.set_xlabel("x [pixel]")
     ax.set_ylabel("y [pixel]")
     colorbar = fig.colorbar(shown_image, ax=ax, fraction=0.046, pad=0.04)
+    if norm is not None:  # ticks inside the limits (the norm's own may overshoot them)
+        from matplotlib.ticker import MaxNLocator
+
+        ticks = MaxNLocator(7).tick_values(norm.vmin, norm.vmax)
+        colorbar.set_ticks([t for t in ticks if norm.vmin <= t <= norm.vmax])
     colorbar.set_label(f"{labels.get('bunit') or 'value'} ({stretch})")
     if image.wcs is not None:
         arrows = north_east(image.wcs, (ny, nx))
