@@ -5,6 +5,7 @@
 # `report` target makes them. Exposures whose last job failed (its log says why) are
 # left out of `report`, so that the report of a campaign run with --keep-going can
 # still be made; `all` retries them. See docs/workflow.md, "Report".
+from snakewebb.quicklook import optics as _optics
 from snakewebb.status import log_path as _log_path, log_reason as _log_reason
 
 QUICKLOOK_SUFFIXES = ("i2d", "calints")
@@ -50,7 +51,7 @@ def _label(column):
 
 def quicklook_subcategory(wildcards):
     """Filter/pupil of the exposure, as its report subcategory."""
-    return "/".join(p for p in (_label("filter")(wildcards), _label("pupil")(wildcards)) if p)
+    return _optics(_label("filter")(wildcards), _label("pupil")(wildcards))
 
 
 def quicklook_labels(wildcards):

@@ -21,6 +21,7 @@ from snakewebb.io import atomic_write_bytes
 __all__ = [
     "STRETCHES",
     "QuicklookImage",
+    "optics",
     "read_quicklook",
     "block_mean",
     "north_east",
@@ -65,6 +66,11 @@ _LABEL_KEYWORDS = {
     "pupil": "PUPIL",
     "exp_type": "EXP_TYPE",
 }
+
+
+def optics(filter_name, pupil):
+    """"F150W/CLEAR": the filter and pupil of an exposure, as the report groups them."""
+    return "/".join(str(p) for p in (filter_name, pupil) if p)
 
 
 def _product_of(path):
@@ -208,9 +214,9 @@ def _limits(values, stretch):
 
 def _title(labels):
     name = "_".join(p for p in (labels.get("exposure"), labels.get("product")) if p)
-    optics = "/".join(p for p in (labels.get("filter"), labels.get("pupil")) if p)
     mode = "  ".join(p for p in (labels.get("instrument"), labels.get("detector"),
-                                 optics, labels.get("exp_type")) if p)
+                                 optics(labels.get("filter"), labels.get("pupil")),
+                                 labels.get("exp_type")) if p)
     if labels.get("product") == "calints":
         mode += "  (integration 1)"
     return f"{name}\n{mode}"
