@@ -21,10 +21,6 @@ __all__ = ["ExposureImpact", "Impact", "recorded_references", "context_impact", 
 log = logging.getLogger(__name__)
 
 _CALIBRATED = ("cal", "calints")
-#: Selection keywords read from a product's primary header (those CRDS may select on).
-_SELECTION = ("TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "PUPIL", "CHANNEL", "MODULE",
-              "BAND", "EXP_TYPE", "READPATT", "SUBARRAY", "DATE-OBS", "TIME-OBS",
-              "TSOVISIT", "VISITYPE", "CROWDFLD", "CORONMSK", "NGROUPS", "NOUTPUTS", "LAMP")
 
 
 @dataclass
@@ -120,7 +116,8 @@ def context_impact(output_dir, context, *, crds_path=None):
             header = fits.getheader(path, 0)
         except (OSError, ValueError) as err:
             raise SnakewebbError(f"{exposure}: cannot read {path.name}: {err}") from None
-        rows[exposure] = {kw: header.get(kw) for kw in _SELECTION}
+        # the keywords CRDS may select on, as the workflow reads them from the _rate
+        rows[exposure] = {kw: header.get(kw) for kw in references.DATAMODEL_PATHS}
         recorded[exposure] = recorded_references(header)
     reftypes = tuple(t for t in references.ALL_REFTYPES
                      if any(t in refs for refs in recorded.values()))
