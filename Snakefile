@@ -18,6 +18,7 @@ include: "rules/background.smk"
 include: "rules/calibrate.smk"
 include: "rules/resample.smk"
 include: "rules/problems.smk"
+include: "rules/report.smk"
 
 
 localrules:
@@ -52,3 +53,15 @@ rule all_bsub:
     input:
         BSUB_FILES,
         PROBLEM_FILES,
+
+
+# Quick looks and the campaign table for `snakemake --report report.html report`
+# (rules/report.smk); makes whatever of `all` is missing first.
+localrules:
+    report,
+    campaign_summary,
+
+
+rule report:
+    input:
+        report_input,

@@ -1,4 +1,6 @@
-"""Command line: ``snakewebb simulate OUTDIR [--exposures N] [--seed S]``.
+"""Command line: ``snakewebb simulate OUTDIR [--exposures N] [--seed S]``,
+``snakewebb impact OUTPUT_DIR --context NEW.pmap [--crds-path PATH]``,
+``snakewebb status [OUTPUT_DIR] [--logs DIR] [--asn PATTERN ...]``.
 
 Errors a user can act on print one line on stderr and exit with status 2.
 """
@@ -39,6 +41,19 @@ def _parser():
                      help="number of exposures (>= 1; default 24 covers every mode)")
     sim.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
     sim.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    imp = sub.add_parser("impact", help="which exposures a new CRDS context would change")
+    imp.add_argument("output_dir", help="a campaign's output directory (its _cal/_calints)")
+    imp.add_argument("--context", required=True, metavar="NEW.pmap", help="the new context")
+    imp.add_argument("--crds-path", metavar="PATH", help="CRDS cache (default $CRDS_PATH)")
+    imp.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    stat = sub.add_parser("status", help="products done, jobs failed (and why), pending")
+    stat.add_argument("output_dir", nargs="?", default="results",
+                      help="the campaign's output directory (default results)")
+    stat.add_argument("--logs", default="logs", metavar="DIR",
+                      help="the workflow's logs/ directory (default logs)")
+    stat.add_argument("--asn", nargs="+", default=(), metavar="PATTERN",
+                      help="the campaign's ASN files: their exposures not started are pending")
+    stat.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return parser
 
 
@@ -89,7 +104,48 @@ def main(argv=None):
         n = len(result["specs"])
         print(f"{n} exposure{'' if n == 1 else 's'} in {result['root']} "
               f"({result['seconds']:.1f} s; contexts {', '.join(result['contexts'])})")
+    elif args.command in ("impact", "status"):
+        from .errors import SnakewebbError
+
+        try:
+            lines = _impact(args) if args.command == "impact" else _status(args)
+        except SnakewebbError as err:
+            print(f"snakewebb: error: {err}", file=sys.stderr)
+            return 2
+        print("\n".join(lines))
     return 0
+
+
+def _impact(args):
+    from .impact import context_impact, format_impact
+
+    return format_impact(context_impact(args.output_dir, args.context,
+                                        crds_path=args.crds_path))
+
+
+def _status(args):
+    from .status import campaign_status, format_status
+
+    return format_status(campaign_status(args.output_dir, logs_dir=args.logs,
+                                         exposures=_asn_exposures(args.asn)),
+                         output_dir=args.output_dir)
+
+
+def _asn_exposures(patterns):
+    """Product names of the ASN files matching ``patterns`` (each must match one)."""
+    import glob
+
+    from .errors import SnakewebbError
+    from .exposures import read_asn
+
+    names = set()
+    for pattern in patterns:
+        files = sorted(glob.glob(pattern))
+        if not files:
+            raise SnakewebbError(f"--asn {pattern}: no such file")
+        for path in files:
+            names.update(product["name"] for product in read_asn(path))
+    return names
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pathlib import Path
 __all__ = [
     "atomic_save", "write_pending", "commit_pending", "exposure_name", "fits_truncation",
     "refuse_truncated_fits", "remove_stale_pending", "cancellable", "Terminated",
+    "atomic_write_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -247,3 +248,20 @@ def atomic_save(model, path):
     at ``path``.
     """
     return commit_pending(write_pending(model, path), path)
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` under a hidden temporary name, then rename it:
+    a reader never sees a half-written file (quick-look PNGs, the campaign summary)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_current_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -128,6 +128,9 @@ class ExposurePlan:
     resampled: bool = False                # an _i2d is made
     refs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     problem: str | None = None             # one line, "<name>: <cause>"
+    #: what the exposure is, for reports and resource estimates: instrument, detector,
+    #: exp_type, filter, pupil, subarray (None where absent), nints, is_cube
+    mode: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def asn_names(self):
@@ -234,6 +237,26 @@ def _check_writable(directory):
                         f"{err.strerror or err}") from None
 
 
+MODE_COLUMNS = ("instrument", "detector", "exp_type", "filter", "pupil", "subarray",
+                "nints", "is_cube")
+
+
+def _plain(value):
+    """A table cell as a plain Python value; None for a missing one (None or NaN)."""
+    if value is None or value != value:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _modes(table):
+    """Per exposure, its :data:`MODE_COLUMNS` from the exposure table (None for NaN)."""
+    present = [c for c in MODE_COLUMNS if c in table.columns]
+    return {
+        name: MappingProxyType({c: _plain(v) for c, v in zip(present, row)})
+        for name, row in zip(table.index, table[present].itertuples(index=False))
+    }
+
+
 def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
     """Plan a campaign from its validated configuration.
 
@@ -292,12 +315,14 @@ def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
     # pipeline fails in its resample step then)
     resampling = not (skip["resample"] or skip["assign_wcs"])
     records = {}
+    modes_of = _modes(table)
     for name, asn, pool, science, backgrounds, cal, bsub, bkg, resample in zip(
             table.index, table["asn"], table["asn_pool"], table["science"],
             table["backgrounds"], table["suffix"], table["bsub_suffix"],
             table["background"], table["resample"]):
         err = ref_problems.get(name)
         records[name] = ExposurePlan(
+            mode=modes_of[name],
             name=name, asn=asn, asn_pool=pool, science=science,
             backgrounds=tuple(backgrounds), cal_suffix=cal, bsub_suffix=bsub,
             subtracts_background=bool(bkg) and not skip["background"] and err is None,
