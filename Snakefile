@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/background.smk"
 include: "rules/calibrate.smk"
 include: "rules/resample.smk"
+include: "rules/verify.smk"
 
 
 localrules:
@@ -31,6 +32,7 @@ rule all:
         CAL_FILES,
         I2D_FILES,
         BSUB_FILES if config["save_bsub"] else [],
+        VERIFY_FILES,
 
 
 rule all_cal:
