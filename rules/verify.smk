@@ -14,7 +14,9 @@ from snakewebb import verify as _verify
 VERIFY = config["verify"]
 VERIFIED = []
 if VERIFY["fraction"] > 0:
-    if workflow.is_main_process:
+    # with --software-deployment-method conda, envs/verify.yaml provides jwst
+    _conda = "conda" in {str(m) for m in workflow.deployment_settings.deployment_method}
+    if workflow.is_main_process and not _conda:
         _problem = _verify.official_pipeline_problem()
         if _problem:
             raise WorkflowError(_problem)
@@ -109,6 +111,8 @@ rule run_official_image2:
     threads: 1
     resources:
         mem_mb=2000,
+    conda:
+        "../envs/verify.yaml"
     script:
         "../scripts/run_official_image2.py"
 
@@ -123,6 +127,8 @@ rule compare_with_official:
     benchmark:
         "benchmarks/compare_with_official/{exposure}.tsv"
     threads: 1
+    conda:
+        "../envs/snakewebb.yaml"
     script:
         "../scripts/compare_with_official.py"
 

@@ -6,14 +6,17 @@ The comparison is exercised here on small synthetic products; the workflow test
 
 import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from snakewebb import verify
+from snakewebb.config import ConfigError, check_config
 from snakewebb.references import REFTYPES
 
 
@@ -292,3 +295,28 @@ def test_official_pipeline_problem_with_another_jwst(monkeypatch):
 def test_official_pipeline_present_in_the_test_extra():
     pytest.importorskip("jwst")
     assert verify.official_pipeline_problem() is None
+
+
+# ------------------------------------------------------------------ configuration
+
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "config.schema.yaml"
+
+
+def repository_config():
+    with open(SCHEMA.with_name("config.yaml")) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_verify_is_off_in_the_repository_config():
+    assert repository_config()["verify"] == {"fraction": 0, "seed": 0}
+
+
+def test_verify_from_the_command_line_is_typed_and_checked():
+    config = repository_config()
+    config["verify"] = {"fraction": "0.05", "seed": "4"}  # as --config leaves it
+    check_config(config, SCHEMA)
+    assert config["verify"] == {"fraction": 0.05, "seed": 4}
+    config["verify"] = {"fraction": "1.5"}
+    with pytest.raises(ConfigError, match=r"^invalid configuration: verify\.fraction: 1\.5 "
+                                          r"is greater than the maximum of 1$"):
+        check_config(config, SCHEMA)
