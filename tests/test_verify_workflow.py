@@ -109,6 +109,28 @@ def test_verified_campaign_reruns_nothing(campaign, verified_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_changed_input_reruns_both_sides_of_its_exposure_only(campaign, verified_run):
+    workdir, config = verified_run
+    rows = read_rows(workdir / "results" / "verification.tsv")
+    name = next(r["exposure"] for r in rows if "nrca3" in r["exposure"])
+    rate = campaign.files[name]
+    before = rate.stat()
+    try:
+        os.utime(rate)  # now: newer than every product of the run
+        result = snakemake(workdir, "-n", "all", config=config)
+    finally:
+        os.utime(rate, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            jobs[parts[0]] = int(parts[1])
+    assert jobs.get("calibrate") == jobs.get("run_official_image2") == 1, result.stdout
+    assert jobs.get("compare_with_official") == jobs.get("check_verification") == 1
+    assert f"verify/{name}/official" in result.stdout
+
+
 def test_altered_product_fails_its_row_and_names_it(campaign, verified_run):
     workdir, config = verified_run
     rows = read_rows(workdir / "results" / "verification.tsv")
