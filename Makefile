@@ -5,6 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 CORES  ?= all
 DEMO   ?= demo
+# the demo verifies this fraction of its exposures (plus one of every mode) against the
+# official calwebb_image2, installing the verify extra (jwst==3.0.0); VERIFY=0: neither
+VERIFY ?= 0.1
 PIP     = $(VENV)/bin/python -m pip
 
 .PHONY: demo test install install-test clean
@@ -21,14 +24,19 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -c constraints.txt -e '.[test]'
 	touch $@
 
+$(VENV)/.installed-verify: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[verify]'
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(if $(filter-out 0 0.0,$(VERIFY)),$(VENV)/.installed-verify)
 	test -f $(DEMO)/crds/mappings/jwst/jwst_0001.pmap || $(VENV)/bin/snakewebb simulate $(DEMO)
 	# The demo's own cache and newest context, whatever CRDS_* the user's shell sets.
 	env -u CRDS_CONTEXT -u CRDS_SERVER_URL $(VENV)/bin/snakemake --cores $(CORES) all \
-	    --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds
+	    --config asn='["$(DEMO)/asn/*_asn.json"]' crds_path=$(DEMO)/crds \
+	    'verify={fraction: $(VERIFY), seed: 0}'
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -19,6 +19,7 @@ include: "rules/calibrate.smk"
 include: "rules/resample.smk"
 include: "rules/problems.smk"
 include: "rules/report.smk"
+include: "rules/verify.smk"
 
 
 localrules:
@@ -35,6 +36,7 @@ rule all:
         I2D_FILES,
         BSUB_FILES if config["save_bsub"] else [],
         PROBLEM_FILES,
+        VERIFY_FILES,
 
 
 rule all_cal:

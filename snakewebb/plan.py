@@ -129,7 +129,7 @@ class ExposurePlan:
     refs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     problem: str | None = None             # one line, "<name>: <cause>"
     #: what the exposure is, for reports and resource estimates: instrument, detector,
-    #: exp_type, filter, pupil, subarray (None where absent), nints, is_cube
+    #: exp_type, filter, pupil, subarray (None where absent), nints, is_cube, tso
     mode: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -238,7 +238,7 @@ def _check_writable(directory):
 
 
 MODE_COLUMNS = ("instrument", "detector", "exp_type", "filter", "pupil", "subarray",
-                "nints", "is_cube")
+                "nints", "is_cube", "tso")
 
 
 def _plain(value):
