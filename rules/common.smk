@@ -235,3 +235,45 @@ def resample_input(wildcards):
     if wildcards.exposure not in RESAMPLED:
         raise WorkflowError(f"{wildcards.exposure}: no _i2d (not resampled: TSO, cube or skipped)")
     return {"cal": f"{OUT}/{wildcards.exposure}_cal.fits"}
+
+
+# ----------------------------------------------------------------- job resources
+# What each job asks a scheduler for (SLURM, or a local run with --resources
+# mem_mb=N): memory and run time from the exposure's size (full frame, subarray,
+# cube; instrument), figures measured in the benchmarks (snakewebb.resources).
+# A retry (attempt 2, ...) asks for twice the memory.
+from snakewebb import resources as job_resources
+
+SCIENCE_PIXELS = {
+    name: job_resources.science_pixels(inst, sub, is_cube=cube, nints=nints)
+    for name, inst, sub, cube, nints in zip(
+        EXPOSURES.index,
+        EXPOSURES["instrument"],
+        EXPOSURES["subarray"],
+        EXPOSURES["is_cube"],
+        EXPOSURES["nints"],
+    )
+}
+
+
+def _resource_functions(rule):
+    """The named mem_mb and runtime functions of ``rule``'s jobs."""
+
+    def mem_mb(wildcards, attempt):
+        pixels = SCIENCE_PIXELS[wildcards.exposure]
+        return job_resources.job_memory_mb(rule, pixels, attempt=attempt)
+
+    def runtime(wildcards):
+        return job_resources.job_runtime_min(rule, SCIENCE_PIXELS[wildcards.exposure])
+
+    mem_mb.__name__, runtime.__name__ = f"{rule}_mem_mb", f"{rule}_runtime"
+    return input_function(mem_mb), input_function(runtime)
+
+
+subtract_background_mem_mb, subtract_background_runtime = _resource_functions(
+    "subtract_background"
+)
+calibrate_mem_mb, calibrate_runtime = _resource_functions("calibrate")
+resample_exposure_mem_mb, resample_exposure_runtime = _resource_functions(
+    "resample_exposure"
+)
