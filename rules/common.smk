@@ -277,3 +277,20 @@ calibrate_mem_mb, calibrate_runtime = _resource_functions("calibrate")
 resample_exposure_mem_mb, resample_exposure_runtime = _resource_functions(
     "resample_exposure"
 )
+
+
+# ------------------------------------------------------------------- on SLURM
+# A job step that SLURM kills for its memory takes its Snakemake process with it, and
+# the executor plugin says only "SLURM-job N failed": when the run fails, name each
+# such exposure in one line, from the plugin's job logs of this run.
+import sys
+import time
+
+from snakewebb import slurm as slurm_logs
+
+RUN_STARTED = time.time()
+
+
+onerror:
+    for line in slurm_logs.memory_kill_lines(".snakemake/slurm_logs", since=RUN_STARTED):
+        print(line, file=sys.stderr)
