@@ -164,14 +164,21 @@ def test_demo_exposures_through_slurm_match_a_local_run(campaign, slurm, tmp_pat
 def test_campaign_profile_runs_many_exposures_per_slurm_job(campaign, slurm, tmp_path):
     n, per_job = 52, 26            # the profile's 50 per job, halved to keep the test short
     asns = _tiny_campaign(campaign, tmp_path / "asn", n)
+    # with accounting, also the plugin's efficiency report (what each job used vs asked)
+    report = ("--slurm-efficiency-report", "--slurm-efficiency-report-path",
+              str(tmp_path / "efficiency")) if slurm == "sacct" else ()
     result = _run_slurm(tmp_path, "slurm-campaign", slurm, "all", *_config(campaign, asns),
-                        "--group-components", f"exposure={per_job}")
+                        "--group-components", f"exposure={per_job}", *report)
 
     made = sorted(p.name for p in (tmp_path / "results").glob("*.fits"))
     assert made == [f"tiny{i:03d}_calints.fits" for i in range(n)]
     job_ids = set(SUBMITTED.findall(result.stderr))
     assert len(job_ids) == math.ceil(n / per_job) == 2
     assert set(_slurm_states(slurm, job_ids).values()) == {"COMPLETED"}
+    if report:
+        (csv,) = (tmp_path / "efficiency").glob("efficiency_report_*.csv")
+        text = csv.read_text()
+        assert "Mem" in text.splitlines()[0] and all(job in text for job in job_ids)
     # the arithmetic the profile documents: 10,000 exposures, at most 200 SLURM jobs
     assert math.ceil(10_000 / _group_components()) <= 200
 
