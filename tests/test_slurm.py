@@ -242,7 +242,7 @@ def test_cancelled_slurm_job_leaves_only_whole_products_and_rerun_does_the_rest(
     assert not [p.name for p in results.iterdir() if p.name.endswith(".part")]
     for name in done:        # every product left is whole
         with fits.open(results / name) as hdul:
-            assert hdul["SCI"].data.shape[-2:] == (64, 64)
+            assert hdul["SCI"].data.ndim == 3 and hdul["SCI"].data.size > 0
     stamps = {name: (results / name).stat().st_mtime_ns for name in done}
 
     expected = {f"tiny{i:03d}_calints.fits" for i in range(n)} - done
