@@ -37,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = REPO / ".venv-slurm" / "bin" / "snakemake"
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+RUN_ID = re.compile(r"SLURM run ID: (\S+)")
 
 
 def _demo():
@@ -73,7 +73,8 @@ def _run(workdir, demo, asn_dir, profile, *extra):
     wall = time.monotonic() - start
     if result.returncode != 0:
         print(result.stderr[-3000:], file=sys.stderr)
-    return result, wall, sorted(set(SUBMITTED.findall(result.stderr)))
+    run_id = RUN_ID.search(result.stderr + result.stdout)
+    return result, wall, run_id.group(1) if run_id else None
 
 
 def _seconds(text):
@@ -87,8 +88,12 @@ def _seconds(text):
     return days * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
 
 
-def _sacct(job_ids):
-    out = subprocess.run(["sacct", "-n", "-P", "-j", ",".join(job_ids),
+def _sacct(run_id):
+    """(JobID, State, Start, End, Elapsed s) of the SLURM jobs (and steps) of a run."""
+    jobs = subprocess.run(["sacct", "-n", "-X", "-P", "--name", run_id, "-o", "JobIDRaw,JobID"],
+                          capture_output=True, text=True, check=True).stdout
+    ids = sorted({line.split("|")[0] for line in jobs.splitlines() if line})
+    out = subprocess.run(["sacct", "-n", "-P", "-j", ",".join(ids),
                           "-o", "JobID,State,Start,End,Elapsed"],
                          capture_output=True, text=True, check=True).stdout
     rows = [line.split("|") for line in out.splitlines() if line]
@@ -105,11 +110,12 @@ def _science(workdir):
 def groups(demo, root, n):
     asn_dir = _tiny_asns(demo, root / "asn", n)
     workdir = root / "groups"
-    result, wall, job_ids = _run(workdir, demo, asn_dir, "slurm-campaign",
-                                 "--group-components", f"exposure={n}")
+    result, wall, run_id = _run(workdir, demo, asn_dir, "slurm-campaign",
+                                "--group-components", f"exposure={n}")
     made = len(list((workdir / "results").glob("*.fits")))
-    rows = _sacct(job_ids)
-    job = [r for r in rows if r[0] in job_ids]
+    rows = _sacct(run_id)
+    job = [r for r in rows if r[0].isdigit()]
+    job_ids = [r[0] for r in job]
     steps = [r for r in rows if re.fullmatch(r"\d+\.\d+", r[0])]
     w = sum(r[4] for r in job)
     step_total = sum(r[4] for r in steps)
@@ -137,14 +143,18 @@ def arrays(demo, root, n, limit):
     workdir = root / "arrays"
     # an array limit below n: several batches (the plugin's open report is of batches
     # being dropped)
-    result, wall, job_ids = _run(workdir, demo, asn_dir, "slurm",
+    result, wall, run_id = _run(workdir, demo, asn_dir, "slurm",
                                  "--slurm-array-jobs", "calibrate",
-                                 "--slurm-array-limit", str(limit))
+                                 "--slurm-array-limit", str(limit),
+                                 # an array task runs its job in the batch step, beside
+                                 # the jobstep's Snakemake: more than a group's step
+                                 "--set-resources", "calibrate:mem_mb=1000")
     made = len(list((workdir / "results").glob("*.fits")))
-    rows = _sacct(job_ids)
+    rows = _sacct(run_id)
     tasks = [r for r in rows if re.fullmatch(r"\d+_\d+", r[0])]
     states = sorted({r[1] for r in tasks})
-    print(f"arrays (limit {limit}): {n} exposures -> {len(job_ids)} sbatch call(s), "
+    arrays_ = {r[0].split("_")[0] for r in tasks}
+    print(f"arrays (limit {limit}): {n} exposures -> {len(arrays_)} array submission(s), "
           f"{len(tasks)} array "
           f"task(s) (each a SLURM job), states {states}; {made}/{n} products, "
           f"snakemake wall {wall:.1f} s, exit {result.returncode}")

@@ -64,9 +64,10 @@ def test_each_retry_doubles_the_memory():
     assert job_memory_mb("calibrate", 4_000_000, attempt=0) == first
 
 
-def test_runtime_is_whole_minutes_at_least_one_and_grows_with_pixels():
+def test_runtime_is_whole_minutes_at_least_two_and_grows_with_pixels():
     small = job_runtime_min("resample_exposure", 64 * 64)
-    assert small == 1
+    assert small == 2
+    assert job_runtime_min("calibrate", 2048 * 2048) == 3
     huge = job_runtime_min("resample_exposure", 2048 * 2048 * 50)
     assert isinstance(huge, int) and huge > small
 
