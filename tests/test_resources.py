@@ -78,3 +78,51 @@ def test_job_resources_names_both_and_unknown_rule_is_one_clear_error():
                    "runtime": job_runtime_min("calibrate", 2048 * 2048)}
     with pytest.raises(ValueError, match="no measured resource figures for rule 'drizzle'"):
         job_resources("drizzle", "NIRCAM", "FULL")
+
+
+@pytest.mark.workflow
+def test_workflow_jobs_ask_for_what_their_exposure_needs(campaign, tmp_path):
+    """A dry run lists each job's mem_mb/runtime: those of snakewebb.resources for the
+    exposure (a local run schedules by them under --resources mem_mb=N)."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    names = [campaign.first("NRC_IMAGE", cube=False, backgrounds=False),  # full frame
+             campaign.first("NRC_TSIMAGE")]                               # 64x72 cube
+    names += [n for n, s in campaign.specs.items() if s.subarray == "SUB160"][:1]
+    asn = json.dumps([str(campaign.asns[n]) for n in names])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("snakemake")), "--snakefile",
+         str(repo / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
+         "--resources", "mem_mb=4000", "-n", "all", "--config", f"asn={asn}",
+         f"crds_path={campaign.crds}", f"crds_context={campaign.contexts[-1]}"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    asked = {}
+    rule = wildcards = None
+    for line in result.stdout.splitlines():
+        if m := re.match(r"^rule (\w+):", line.strip()):
+            rule = m.group(1)
+        elif m := re.match(r"^wildcards: exposure=([^,\s]+)", line.strip()):
+            wildcards = m.group(1)
+        elif line.strip().startswith("resources:") and rule != "all":
+            mem = re.search(r"\bmem_mb=(\d+)", line)
+            runtime = re.search(r"\bruntime=(\d+)", line)
+            asked[(rule, wildcards)] = (int(mem.group(1)), int(runtime.group(1)))
+    expected = {}
+    for name in names:
+        spec = campaign.specs[name]
+        pixels = science_pixels(spec.instrument, spec.subarray, is_cube=spec.is_cube,
+                                nints=spec.nints)
+        rules = ["calibrate"] + (["resample_exposure"] if not spec.is_cube else [])
+        for rule in rules:
+            expected[(rule, name)] = (job_memory_mb(rule, pixels), job_runtime_min(rule, pixels))
+    assert asked == expected
+    full = expected[("resample_exposure", names[0])][0]
+    assert full > expected[("calibrate", names[1])][0]
