@@ -43,3 +43,15 @@ test: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) $(DEMO) results logs .snakemake
+
+# SLURM: the executor plugin (the `slurm` extra) in its own venv layered on $(VENV) (a
+# .pth file adds $(VENV)'s packages), so that no other snakemake call pays the plugin's
+# `scontrol show config` at start-up. The SLURM tests run $(SLURM_VENV)/bin/snakemake.
+SLURM_VENV ?= $(VENV)-slurm
+.PHONY: install-slurm
+$(SLURM_VENV)/.installed: $(VENV)/.installed pyproject.toml
+	$(PYTHON) -m venv $(SLURM_VENV)
+	$(SLURM_VENV)/bin/python .ci/layer_venv.py $(VENV) pyproject.toml slurm
+	$(SLURM_VENV)/bin/python -m pip install -q -c constraints.txt -r $(SLURM_VENV)/requirements.txt
+	touch $@
+install-slurm: $(SLURM_VENV)/.installed

@@ -15,6 +15,9 @@ rule subtract_background:
         options=BACKGROUND_OPTIONS,
         asn=asn_names,
     threads: 1
+    resources:
+        mem_mb=subtract_background_mem_mb,
+        runtime=subtract_background_runtime,
     conda:
         "../envs/snakewebb.yaml"
     script:

@@ -16,6 +16,9 @@ rule calibrate:
         options=cal_options,
         asn=asn_names,
     threads: 1
+    resources:
+        mem_mb=calibrate_mem_mb,
+        runtime=calibrate_runtime,
     conda:
         "../envs/snakewebb.yaml"
     script:

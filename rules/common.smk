@@ -125,3 +125,53 @@ def resample_input(wildcards):
 def problem_of(wildcards):
     """The one-line planning problem a planning_problem job fails with."""
     return PLAN.records[wildcards.exposure].problem
+
+
+# Job resources (SLURM, or a local run with --resources mem_mb=N): memory and run time
+# from the exposure's size (instrument full frame, subarray, cube), figures measured in
+# the benchmarks (snakewebb.resources); a retry asks for twice the memory.
+from snakewebb import resources as job_resources
+
+
+def _resource_functions(rule):
+    """The named mem_mb and runtime functions of ``rule``'s jobs."""
+
+    def pixels(wildcards):
+        mode = PLAN.records[wildcards.exposure].mode
+        return job_resources.science_pixels(
+            mode.get("instrument"), mode.get("subarray"),
+            is_cube=bool(mode.get("is_cube")), nints=mode.get("nints"))
+
+    def mem_mb(wildcards, attempt):
+        return job_resources.job_memory_mb(rule, pixels(wildcards), attempt=attempt)
+
+    def runtime(wildcards):
+        return job_resources.job_runtime_min(rule, pixels(wildcards))
+
+    mem_mb.__name__, runtime.__name__ = f"{rule}_mem_mb", f"{rule}_runtime"
+    return input_function(mem_mb), input_function(runtime)
+
+
+subtract_background_mem_mb, subtract_background_runtime = _resource_functions(
+    "subtract_background")
+calibrate_mem_mb, calibrate_runtime = _resource_functions("calibrate")
+resample_exposure_mem_mb, resample_exposure_runtime = _resource_functions("resample_exposure")
+
+# A job process (a SLURM jobstep, one per job of a group, each parsing this file again)
+# runs only its --target-jobs: the target rules' input lists are the main process's.
+if not workflow.is_main_process:
+    CAL_FILES, I2D_FILES, BSUB_FILES, PROBLEM_FILES = [], [], [], []
+
+# A job step that SLURM kills for its memory takes its Snakemake process with it, and
+# the executor plugin says only "SLURM-job N failed": when the run fails, name each
+# such exposure in one line, from the plugin's job logs of this run.
+import time
+
+from snakewebb import slurm as slurm_logs
+
+RUN_STARTED = time.time()
+
+
+onerror:
+    for line in slurm_logs.memory_kill_lines(".snakemake/slurm_logs", since=RUN_STARTED):
+        print(line, file=sys.stderr)

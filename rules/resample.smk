@@ -13,6 +13,9 @@ rule resample_exposure:
     params:
         options=RESAMPLE_OPTIONS,
     threads: 1
+    resources:
+        mem_mb=resample_exposure_mem_mb,
+        runtime=resample_exposure_runtime,
     conda:
         "../envs/snakewebb.yaml"
     script:

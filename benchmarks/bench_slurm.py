@@ -1,0 +1,206 @@
+"""What a SLURM job costs besides its science, with the campaign profile (groups) and
+with the plugin's job arrays, on the local SLURM.
+
+    .ci/slurm-up --accounting && make install-slurm
+    .venv/bin/python benchmarks/bench_slurm.py [--exposures 50] [--arrays 20]
+
+Makes ``--exposures`` small real exposures (ASNs whose science is one of the demo
+campaign's 64x64 TSO cubes; ``demo/`` is simulated if absent) and runs them:
+
+* groups: ``profiles/slurm-campaign`` with all of them in one group (one SLURM job).
+  From ``sacct``: the SLURM job's wall time W, and the wall time of each of its steps
+  (one ``srun snakemake`` per exposure); from ``benchmarks/calibrate/*.tsv``: the time
+  each job's script took (the science, with its Python start-up). Printed: the part of
+  W outside the steps (batch Snakemake start-up, Snakefile parse, scheduling: the
+  per-SLURM-job overhead, target < 10 % of W), the steps' own Snakemake cost per
+  exposure, and the science.
+* arrays (``--arrays N``): N exposures through ``profiles/slurm`` with
+  ``--slurm-array-jobs calibrate`` and an array limit below N (several batches): how
+  many sbatch calls and array tasks, wall time, and whether every product was made
+  (the plugin has an open report of array mode dropping batches).
+
+Small exposures are the worst case for the ratios: the science is shortest there.
+Needs the SLURM accounting (sacct) for the step times.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = REPO / ".venv-slurm" / "bin" / "snakemake"
+RUN_ID = re.compile(r"SLURM run ID: (\S+)")
+
+
+def _demo():
+    demo = REPO / "demo"
+    if not (demo / "crds" / "mappings" / "jwst").is_dir():
+        subprocess.run([str(Path(sys.executable).with_name("snakewebb")), "simulate",
+                        str(demo)], check=True)
+    return demo
+
+
+def _tiny_asns(demo, directory, n):
+    cubes = sorted((demo / "rate").glob("*_rateints.fits"))[:2]
+    directory.mkdir(parents=True)
+    for i in range(n):
+        science = cubes[i % len(cubes)]
+        (directory / f"tiny{i:03d}_asn.json").write_text(json.dumps({
+            "asn_type": "image2", "asn_pool": "bench", "products": [{
+                "name": f"tiny{i:03d}", "members": [
+                    {"expname": os.path.relpath(science, directory), "exptype": "science"}]}]}))
+    return directory
+
+
+def _run(workdir, demo, asn_dir, profile, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(workdir), "--profile", str(REPO / "profiles" / profile),
+               "--slurm-status-command", "squeue",
+               "--slurm-init-seconds-before-status-checks", "1", "--retries", "0",
+               "all", "--config", f"asn={json.dumps([str(asn_dir / '*_asn.json')])}",
+               f"crds_path={demo / 'crds'}", *extra]
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.monotonic() - start
+    if result.returncode != 0:
+        print(result.stderr[-3000:], file=sys.stderr)
+    run_id = RUN_ID.search(result.stderr + result.stdout)
+    return result, wall, run_id.group(1) if run_id else None
+
+
+def _seconds(text):
+    days = 0
+    if "-" in text:
+        d, text = text.split("-")
+        days = int(d)
+    parts = [float(p) for p in text.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0.0)
+    return days * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+def _sacct(run_id):
+    """(JobID, State, Start, End, Elapsed s) of the SLURM jobs (and steps) of a run."""
+    jobs = subprocess.run(["sacct", "-n", "-X", "-P", "--name", run_id, "-o", "JobIDRaw,JobID"],
+                          capture_output=True, text=True, check=True).stdout
+    ids = sorted({line.split("|")[0] for line in jobs.splitlines() if line})
+    out = subprocess.run(["sacct", "-n", "-P", "-j", ",".join(ids),
+                          "-o", "JobID,State,Start,End,Elapsed"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split("|") for line in out.splitlines() if line]
+    return [(r[0], r[1], r[2], r[3], _seconds(r[4])) for r in rows]
+
+
+def _science(workdir):
+    total = 0.0
+    for tsv in (workdir / "benchmarks").rglob("*.tsv"):
+        total += float(tsv.read_text().splitlines()[1].split("\t")[0])
+    return total
+
+
+def groups(demo, root, n):
+    asn_dir = _tiny_asns(demo, root / "asn", n)
+    workdir = root / "groups"
+    result, wall, run_id = _run(workdir, demo, asn_dir, "slurm-campaign",
+                                "--group-components", f"exposure={n}")
+    made = len(list((workdir / "results").glob("*.fits")))
+    rows = _sacct(run_id)
+    job = [r for r in rows if r[0].isdigit()]
+    job_ids = [r[0] for r in job]
+    steps = [r for r in rows if re.fullmatch(r"\d+\.\d+", r[0])]
+    w = sum(r[4] for r in job)
+    step_total = sum(r[4] for r in steps)
+    science = _science(workdir)
+    start = min(datetime.fromisoformat(r[2]) for r in job)
+    first_step = min(datetime.fromisoformat(r[2]) for r in steps)
+    print(f"groups: {n} exposures -> {len(job_ids)} SLURM job(s), {made}/{n} products, "
+          f"snakemake wall {wall:.1f} s")
+    print(f"  SLURM job wall W                      {w:8.1f} s")
+    print(f"  outside its steps (per SLURM job)     {w - step_total:8.1f} s "
+          f"= {100 * (w - step_total) / w:.1f} % of W (target < 10 %); "
+          f"{(first_step - start).total_seconds():.1f} s before the first step")
+    print(f"  in steps, besides the scripts         {step_total - science:8.1f} s "
+          f"= {(step_total - science) / n:.2f} s per exposure "
+          f"({100 * (step_total - science) / w:.1f} % of W)")
+    print(f"  the jobs' scripts (science + imports) {science:8.1f} s "
+          f"= {science / n:.2f} s per exposure ({100 * science / w:.1f} % of W)")
+    print(f"  a 10,000-exposure campaign at {n} per SLURM job: "
+          f"{math.ceil(10_000 / n)} SLURM jobs")
+
+
+def arrays(demo, root, n, limit):
+    asn_dir = root / "asn_arrays"
+    _tiny_asns(demo, asn_dir, n)
+    workdir = root / "arrays"
+    # an array limit below n: several batches (the plugin's open report is of batches
+    # being dropped)
+    result, wall, run_id = _run(workdir, demo, asn_dir, "slurm",
+                                 "--slurm-array-jobs", "calibrate",
+                                 "--slurm-array-limit", str(limit),
+                                 # an array task runs its job in the batch step, beside
+                                 # the jobstep's Snakemake: more than a group's step
+                                 "--set-resources", "calibrate:mem_mb=1000")
+    made = len(list((workdir / "results").glob("*.fits")))
+    rows = _sacct(run_id)
+    tasks = [r for r in rows if re.fullmatch(r"\d+_\d+", r[0])]
+    states = sorted({r[1] for r in tasks})
+    arrays_ = {r[0].split("_")[0] for r in tasks}
+    print(f"arrays (limit {limit}): {n} exposures -> {len(arrays_)} array submission(s), "
+          f"{len(tasks)} array "
+          f"task(s) (each a SLURM job), states {states}; {made}/{n} products, "
+          f"snakemake wall {wall:.1f} s, exit {result.returncode}")
+    if made != n:
+        print(f"  MISSING {n - made} products: array mode dropped work")
+
+
+def _end_leftovers(marker):
+    """End processes whose command line names ``marker`` (the benchmark's directory):
+    without cgroups, a SLURM job killed for its memory or cancelled can leave its
+    Snakemake processes running, orphaned."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path("/proc", pid, "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 9)
+            except OSError:
+                pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exposures", type=int, default=50)
+    parser.add_argument("--arrays", type=int, default=0, metavar="N",
+                        help="also run N exposures as job arrays")
+    parser.add_argument("--array-limit", type=int, default=8,
+                        help="array tasks per sbatch call (default 8: several batches)")
+    args = parser.parse_args()
+    if not SNAKEMAKE.exists():
+        sys.exit("no .venv-slurm (make install-slurm)")
+    if subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
+        sys.exit("no SLURM answers sinfo (.ci/slurm-up --accounting)")
+    demo = _demo()
+    with tempfile.TemporaryDirectory(prefix="bench_slurm_") as tmp:
+        root = Path(tmp)
+        try:
+            if args.exposures:
+                groups(demo, root, args.exposures)
+            if args.arrays:
+                arrays(demo, root, args.arrays, args.array_limit)
+        finally:
+            _end_leftovers(tmp)
+
+
+if __name__ == "__main__":
+    main()

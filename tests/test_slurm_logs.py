@@ -1,0 +1,60 @@
+"""Reading SLURM's memory kills from the executor plugin's job logs (snakewebb.slurm)."""
+
+import os
+
+from snakewebb.slurm import memory_kill_lines, memory_kills
+
+#: The shape of a plugin log of a group job: the jobstep's Snakemake prints each job's
+#: block, the job's own Snakemake prints it again, then slurmstepd's lines.
+GROUP_LOG = """\
+rule calibrate:
+    output: results/tiny000_calints.fits
+    wildcards: exposure=tiny000, calsuffix=calints
+Finished jobid: 1 (Rule: calibrate)
+rule calibrate:
+    output: results/tiny001_calints.fits
+    wildcards: exposure=tiny001, calsuffix=calints
+    resources: tmpdir=/tmp, mem_mb=200
+rule calibrate:
+    wildcards: exposure=tiny001, calsuffix=calints
+slurmstepd-vm: error: StepId=12.1 exceeded memory limit (218894336 > 209715200), being killed
+slurmstepd-vm: error: Exceeded job memory limit
+slurmstepd-vm: error: StepId=12.1 exceeded memory limit (218894336 > 209715200), being killed
+srun: error: vm: task 0: Killed
+localrule resample_exposure:
+    wildcards: exposure=tiny002
+slurmstepd-vm: error: StepId=12.2 exceeded memory limit (419430400 > 314572800), being killed
+"""
+
+
+def test_each_killed_step_once_with_the_job_that_was_running():
+    kills = memory_kills(GROUP_LOG)
+    assert [(k.rule, k.exposure, k.step) for k in kills] == [
+        ("calibrate", "tiny001", "12.1"), ("resample_exposure", "tiny002", "12.2")]
+    assert kills[0].used == 218894336 and kills[0].limit == 209715200
+
+
+def test_message_is_one_line_naming_exposure_rule_and_memory():
+    message = memory_kills(GROUP_LOG)[0].message()
+    assert "\n" not in message
+    assert message.startswith("ERROR tiny001: calibrate killed by SLURM (step 12.1)")
+    assert "209 MB, more than the 200 MB it asked for" in message
+    assert "--set-resources calibrate:mem_mb=N" in message
+
+
+def test_no_kill_no_line_and_a_kill_without_wildcards_says_so():
+    assert memory_kills("rule calibrate:\n    wildcards: exposure=a\nFinished\n") == []
+    (kill,) = memory_kills("StepId=3.batch exceeded memory limit (2 > 1), being killed\n")
+    assert (kill.rule, kill.exposure) == ("?", "?")
+
+
+def test_only_logs_of_this_run_are_read(tmp_path):
+    logs = tmp_path / ".snakemake" / "slurm_logs" / "group_exposure_calibrate"
+    logs.mkdir(parents=True)
+    (logs / "12.log").write_text(GROUP_LOG)
+    old = logs / "7.log"
+    old.write_text(GROUP_LOG.replace("tiny", "old"))
+    os.utime(old, (1_000_000, 1_000_000))
+    lines = memory_kill_lines(tmp_path / ".snakemake" / "slurm_logs", since=2_000_000)
+    assert [line.split(":")[0] for line in lines] == ["ERROR tiny001", "ERROR tiny002"]
+    assert memory_kill_lines(tmp_path / "absent") == []
