@@ -27,9 +27,10 @@ log's ``timing:`` line (``start=.. imports=.. open=.. science=.. write=.. total=
 "n/a" when the adapters do not write one), the machine, and a markdown table.
 
 Snakemake's benchmark files sample the job every 0.5 s: ``cpu_time`` and ``max_rss``
-can miss up to the last half second of a job, so the script also prints the rusage of
-the whole solo ``snakemake`` process (its own start-up and DAG included) as an upper
-bound beside them.
+can miss the end of a job (more so on a loaded machine, where the sampling thread is
+late), so the script also prints, as a cross-check, the CPU of the whole solo
+``snakemake`` process minus that of the same command's dry run (``-n``): an upper
+bound of the jobs' CPU.
 
 Usage::
 
@@ -296,13 +297,13 @@ def _drop_products(out):
         path.unlink()
 
 
-def run_snakemake(run_dir, asn_glob, crds, context, cores, env, targets=("all",)):
+def run_snakemake(run_dir, asn_glob, crds, context, cores, env, targets=("all",), extra=()):
     """``snakemake --cores N <targets>`` of this repository in a fresh ``run_dir``."""
     run_dir.mkdir(parents=True)
     out = run_dir / "results"
     cmd = [BIN / "snakemake", "--snakefile", REPO / "Snakefile", "--directory", run_dir,
            "--cores", cores, *targets, "--config", f"asn={json.dumps([str(asn_glob)])}",
-           f"crds_path={crds}", f"crds_context={context}", f"output_dir={out}"]
+           f"crds_path={crds}", f"crds_context={context}", f"output_dir={out}", *extra]
     result = run_measured(cmd, log=run_dir / "snakemake.log", env=env, cwd=run_dir)
     _check(result, f"snakemake {' '.join(targets)}")
     result["out"], result["dir"] = out, run_dir
@@ -626,6 +627,14 @@ def _bench(args, work):
                               if all(j and j["cpu"] is not None for j in mine) else None)
         result["jobs_rss"] = max((j["rss"] for j in mine if j and j["rss"] is not None),
                                  default=None)
+        # the same snakemake without running the jobs: what the whole process spends
+        # beyond it bounds the jobs' CPU from above (the benchmark files sample it)
+        dry_dir = work / f"solo_ff_dry{i}"
+        if dry_dir.exists():
+            shutil.rmtree(dry_dir)
+        dry = run_snakemake(dry_dir, ff_asn, crds, context, 1, env, extra=("-n",),
+                            targets=(str(dry_dir / "results" / f"{ff_name}_i2d.fits"),))
+        result["dry_cpu"] = dry["cpu"]
         ff_solo.append(result)
         if not args.skip_official:
             out = work / f"strun{i}"
@@ -699,10 +708,13 @@ def _bench(args, work):
     tso_campaign = tso_in_campaign["wall"] if tso_in_campaign else None
     print(f"    floor process {floor:.2f} s (runs: {floor_runs}); TSO job alone: "
           f"{tso_runs} s; in the campaign {fmt(tso_campaign)} s")
+    bound = ff_best["cpu"] - ff_best["dry_cpu"]
     print(f"    full-frame exposure: its jobs' CPU in the campaign {fmt(ff_campaign_cpu)} s; "
-          f"whole solo snakemake process (its own start-up and DAG included) "
-          f"{ff_best['cpu']:.2f} s CPU, {ff_best['rss']:.0f} MB peak of its largest process; "
-          f"strun wall {fmt(strun_wall)} s")
+          f"whole solo snakemake process {ff_best['cpu']:.2f} s CPU ({ff_best['rss']:.0f} MB "
+          f"peak of its largest process), its dry run {ff_best['dry_cpu']:.2f} s: the jobs "
+          f"took at most {bound:.2f} s CPU (ratio to strun {fmt(ratio(bound, strun_cpu))}; "
+          f"benchmark files sample every 0.5 s and miss a job's end); strun wall "
+          f"{fmt(strun_wall)} s")
     print("    total CPU of the campaign: " + ", ".join(
         f"{v} {best[v]['cpu']:.1f} s" for v in variants))
 
