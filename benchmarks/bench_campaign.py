@@ -551,8 +551,16 @@ def _bench(args, work):
     print(f"\n{started:%Y-%m-%d %H:%M} UTC; {info['nproc']} CPUs ({info['model']}); "
           f"--cores {cores}; {load_before}; {_versions()}", flush=True)
 
+    # every run writes about twice its inputs (_cal, _i2d) before they are deleted
+    inputs = {r["science"] for r in selected} | {b for r in selected for b in r["backgrounds"]}
+    need = 2.5 * sum(p.stat().st_size for p in inputs)
+    free = shutil.disk_usage(work).free
+    if free < need:
+        print(f"WARNING: {free / 1e9:.1f} GB free in {work}, a run writes about "
+              f"{need / 1e9:.1f} GB: it may fail with 'No space left on device'")
+
     # warm-up (not measured): page cache of the inputs, bytecode of both stacks
-    for path in {r["science"] for r in selected} | {b for r in selected for b in r["backgrounds"]}:
+    for path in inputs:
         with open(path, "rb") as handle:
             while handle.read(1 << 24):
                 pass
