@@ -32,10 +32,19 @@ late), so the script also prints, as a cross-check, the CPU of the whole solo
 ``snakemake`` process minus that of the same command's dry run (``-n``): an upper
 bound of the jobs' CPU.
 
+This project's side (the campaign, the solo jobs, the floor process) runs from a
+virtualenv with its runtime install only, as users install it (``pip install
+snakewebb``): ``--runtime-venv DIR`` (default ``.venv-runtime`` in the repository, made
+with ``pip install -c constraints.txt -e .`` when missing). The official side needs
+jwst, and in a venv that holds jwst, stpipe's asdf plugin imports ``stpipe.pipeline``
+and ``crds`` into every process that opens a datamodel (~0.3 s a job that no user's
+install pays). ``--same-venv`` runs both sides from the benchmark's own venv instead.
+
 Usage::
 
     python benchmarks/bench_campaign.py [--cores N] [--campaign DIR] [--repeat R]
                                         [--skip-official] [--workdir DIR]
+                                        [--runtime-venv DIR | --same-venv]
 
 Without ``--campaign`` a 24-exposure campaign is simulated (seed 11, independent of the
 demo's) and 12 of its ASNs are used. Without ``--workdir`` everything goes to a
@@ -297,11 +306,34 @@ def _drop_products(out):
         path.unlink()
 
 
+#: Where this project's side runs from (set by main(): the runtime-only venv).
+OURS = {"bin": BIN}
+
+
+def runtime_venv(path):
+    """The bin directory of a venv with this project's runtime install only; made
+    (``python -m venv`` + ``pip install -c constraints.txt -e .``) when missing."""
+    python = path / "bin" / "python"
+    marker = path / ".installed"
+    if not marker.is_file():
+        print(f"making the runtime-only venv {path} (pip install -e {REPO}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", path], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-c", REPO / "constraints.txt",
+                        "-e", REPO], check=True)
+        marker.write_text("")
+    probe = subprocess.run([python, "-c", "import importlib.util as u; "
+                            "print(u.find_spec('jwst') is None)"],
+                           capture_output=True, text=True, check=True)
+    if probe.stdout.strip() != "True":
+        print(f"WARNING: {path} holds jwst: its jobs pay stpipe's imports")
+    return path / "bin"
+
+
 def run_snakemake(run_dir, asn_glob, crds, context, cores, env, targets=("all",), extra=()):
     """``snakemake --cores N <targets>`` of this repository in a fresh ``run_dir``."""
     run_dir.mkdir(parents=True)
     out = run_dir / "results"
-    cmd = [BIN / "snakemake", "--snakefile", REPO / "Snakefile", "--directory", run_dir,
+    cmd = [OURS["bin"] / "snakemake", "--snakefile", REPO / "Snakefile", "--directory", run_dir,
            "--cores", cores, *targets, "--config", f"asn={json.dumps([str(asn_glob)])}",
            f"crds_path={crds}", f"crds_context={context}", f"output_dir={out}", *extra]
     result = run_measured(cmd, log=run_dir / "snakemake.log", env=env, cwd=run_dir)
@@ -486,6 +518,10 @@ def main(argv=None):
     parser.add_argument("--skip-official", action="store_true",
                         help="measure only this project's side (no strun, no Pool)")
     parser.add_argument("--workdir", type=Path, help="kept; default a removed temporary dir")
+    parser.add_argument("--runtime-venv", type=Path, default=REPO / ".venv-runtime",
+                        help="venv of this project's side (made when missing)")
+    parser.add_argument("--same-venv", action="store_true",
+                        help="run this project's side from the benchmark's own venv")
     parser.add_argument("--pool-recipe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     parser.add_argument("asns", nargs="*", help=argparse.SUPPRESS)
@@ -494,6 +530,7 @@ def main(argv=None):
         return pool_recipe(args.asns, args.output, args.cores)
     if args.cores < 1 or args.repeat < 1:
         parser.error("--cores and --repeat must be >= 1")
+    OURS["bin"] = BIN if args.same_venv else runtime_venv(args.runtime_venv.resolve())
 
     tmp = None
     if args.workdir is None:
@@ -550,6 +587,8 @@ def _bench(args, work):
     load_before = _load()
     print(f"\n{started:%Y-%m-%d %H:%M} UTC; {info['nproc']} CPUs ({info['model']}); "
           f"--cores {cores}; {load_before}; {_versions()}", flush=True)
+    print(f"this project's side runs from {OURS['bin'].parent}"
+          f"{' (the benchmark venv, with jwst)' if OURS['bin'] == BIN else ''}", flush=True)
 
     # every run writes about twice its inputs (_cal, _i2d) before they are deleted
     inputs = {r["science"] for r in selected} | {b for r in selected for b in r["backgrounds"]}
@@ -564,9 +603,12 @@ def _bench(args, work):
         with open(path, "rb") as handle:
             while handle.read(1 << 24):
                 pass
-    subprocess.run([sys.executable, "-c", "import snakewebb.steps.image2, snakewebb.steps.resample"
-                    + ("" if args.skip_official else "; import jwst.pipeline")],
+    subprocess.run([OURS["bin"] / "python", "-c",
+                    "import snakewebb.steps.image2, snakewebb.steps.resample"],
                    env=env, check=True, capture_output=True)
+    if not args.skip_official:
+        subprocess.run([sys.executable, "-c", "import jwst.pipeline"], env=env, check=True,
+                       capture_output=True)
 
     # ---- 1-3: the campaign, variants alternating
     variants = ["snakemake"] + ([] if args.skip_official else ["xargs", "pool"])
@@ -601,7 +643,7 @@ def _bench(args, work):
     tso_asn = asn_dir / tso["asn"].name
     floors, tso_solo = [], []
     for i in range(3):
-        floors.append(run_measured([sys.executable, "-c", FLOOR_CODE],
+        floors.append(run_measured([OURS["bin"] / "python", "-c", FLOOR_CODE],
                                    log=work / f"floor{i}.log", env=env))
         _check(floors[-1], "the floor process")
         solo_dir = work / f"solo_tso{i}"
