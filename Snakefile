@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/background.smk"
 include: "rules/calibrate.smk"
 include: "rules/resample.smk"
+include: "rules/problems.smk"
 include: "rules/report.smk"
 
 
@@ -25,6 +26,7 @@ localrules:
     all_cal,
     all_i2d,
     all_bsub,
+    planning_problem,
 
 
 rule all:
@@ -32,21 +34,25 @@ rule all:
         CAL_FILES,
         I2D_FILES,
         BSUB_FILES if config["save_bsub"] else [],
+        PROBLEM_FILES,
 
 
 rule all_cal:
     input:
         CAL_FILES,
+        PROBLEM_FILES,
 
 
 rule all_i2d:
     input:
         I2D_FILES,
+        PROBLEM_FILES,
 
 
 rule all_bsub:
     input:
         BSUB_FILES,
+        PROBLEM_FILES,
 
 
 # Quick looks and the campaign table for `snakemake --report report.html report`

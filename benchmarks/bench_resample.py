@@ -8,7 +8,9 @@ pipeline job would, alternating sides ``--repeat`` times:
 * ``jwst``: ``ResampleStep.call(model)`` with the step defaults (what
   calwebb_image2 runs), on the opened model;
 * ``snakewebb``: ``snakewebb.resample.resample_image(model)`` on the opened model,
-  and ``resample_exposure`` file to file (read + resample + atomic write).
+  and ``resample_exposure`` file to file (read + resample + atomic write);
+* with ``--whole-image``, also ``snakewebb-whole``: the same call drizzling the image
+  as one block instead of row blocks (what the row blocks save in peak RSS).
 
 Printed: median wall and CPU time of the call, the process peak RSS (VmHWM), and the
 ratios snakewebb / jwst; and how much of snakewebb's call is spent inside drizzle's C
@@ -17,6 +19,7 @@ drizzle package can avoid. CPU time and peak RSS include any child processes
 (``RUSAGE_CHILDREN``; their peak is added to the parent's, an upper bound).
 
 Usage: python benchmarks/bench_resample.py [--cal PATH] [--repeat N] [--keep DIR]
+       [--whole-image]
 """
 
 import argparse
@@ -40,19 +43,21 @@ if side == "jwst":
     from jwst.resample import ResampleStep
     def call(model):
         return ResampleStep.call(model)
-elif side == "snakewebb":
+elif side in ("snakewebb", "snakewebb-whole"):
     from snakewebb import resample
+    from snakewebb.resample import passes  # the module that calls the kernel
+    blocks = {} if side == "snakewebb" else {"block_rows": None}  # row blocks off
     kernel_s = [0.0]
-    tdriz = resample.cdrizzle.tdriz
+    tdriz = passes.cdrizzle.tdriz
     def timed_tdriz(**kwargs):  # time spent in drizzle's C kernel (0.3 us per call added)
         t = time.perf_counter()
         try:
             return tdriz(**kwargs)
         finally:
             kernel_s[0] += time.perf_counter() - t
-    resample.cdrizzle = type("cdrizzle", (), {"tdriz": staticmethod(timed_tdriz)})
+    passes.cdrizzle = type("cdrizzle", (), {"tdriz": staticmethod(timed_tdriz)})
     def call(model):
-        return resample.resample_image(model)
+        return resample.resample_image(model, **blocks)
 else:
     from snakewebb.steps.resample import resample_exposure
 t_import = time.perf_counter() - t_start
@@ -83,7 +88,8 @@ cpu += children.ru_utime + children.ru_stime
 peak = (hwm_kb + children.ru_maxrss) / 1024
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "import_s": t_import, "peak_rss_mb": peak,
                   "process_s": time.perf_counter() - t_start, "shape": shape,
-                  "kernel_s": kernel_s[0] if side == "snakewebb" else None}))
+                  "kernel_s": kernel_s[0] if side in ("snakewebb", "snakewebb-whole")
+                  else None}))
 """
 
 
@@ -125,6 +131,8 @@ def main(argv=None):
     parser.add_argument("--cal", type=Path, help="a full-frame _cal (default: simulate one)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--whole-image", action="store_true",
+                        help="also time the call drizzling the image as one block")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,6 +144,8 @@ def main(argv=None):
         else:
             cal, env = make_cal(workdir)
         runs = {"jwst": [], "snakewebb": [], "snakewebb-file": []}
+        if args.whole_image:
+            runs["snakewebb-whole"] = []
         for _ in range(args.repeat):
             for side in runs:
                 runs[side].append(run_side(side, cal, workdir, env))
@@ -148,7 +158,7 @@ def main(argv=None):
     for side in runs:
         print(f"{side:16s} {med(side, 'wall_s'):8.3f} {med(side, 'cpu_s'):8.3f} "
               f"{med(side, 'peak_rss_mb'):12.0f} {med(side, 'process_s'):10.2f}")
-    for side in ("snakewebb", "snakewebb-file"):
+    for side in [s for s in runs if s != "jwst"]:
         print(f"ratio {side}/jwst: time {med(side, 'wall_s') / med('jwst', 'wall_s'):.3f}  "
               f"cpu {med(side, 'cpu_s') / med('jwst', 'cpu_s'):.3f}  "
               f"peak RSS {med(side, 'peak_rss_mb') / med('jwst', 'peak_rss_mb'):.3f}")

@@ -1,21 +1,14 @@
-# Helpers of the workflow: the exposure table, each exposure's reference files, the
-# input functions and target lists. Everything per exposure is computed once here
-# (from on-disk caches) so that input functions are plain dict lookups.
-import os
-from pathlib import Path
+# Wiring of the campaign plan (snakewebb.plan) into Snakemake: the config check, the
+# plan built once, target lists and the named input functions the rules read.
+# Everything about an exposure is in its record, PLAN.records[name] (an ExposurePlan).
+import sys
 
 from snakemake.exceptions import WorkflowError
-
-try:  # the helper Snakemake's own ioutils (subpath, ...) use on the functions they wrap
-    from snakemake.common import get_function_params, overwrite_function_params
-except ImportError:  # another Snakemake: the input functions just cost a little more
-    get_function_params = overwrite_function_params = None
-
 from snakemake.utils import validate
 
-from snakewebb import exposures, references
 from snakewebb.config import check_config
 from snakewebb.errors import SnakewebbError
+from snakewebb.plan import build_plan, problem_table
 
 # The configuration first: --config text typed per the schema, one line per wrong value
 # (Snakemake's validate() prints the whole schema), then the schema's defaults filled in.
@@ -26,10 +19,34 @@ except SnakewebbError as err:
     raise WorkflowError(str(err)) from None
 validate(config, CONFIG_SCHEMA, set_default=True)
 
-OUT = str(config["output_dir"]).rstrip("/") or "."
-CACHE_DIR = os.path.join(OUT, ".snakewebb")
-SKIP = config["skip"]
-SAVE_BSUB = config["save_bsub"]
+
+include: "compat.smk"
+
+
+if workflow.is_main_process and clear_stale_locks():
+    print("removed the locks a killed Snakemake left in .snakemake/locks", file=sys.stderr)
+
+try:  # a job process (e.g. on SLURM) trusts the caches its main process just checked
+    PLAN = build_plan(config, trust_cache=not workflow.is_main_process)
+except SnakewebbError as err:
+    raise WorkflowError(str(err)) from None
+
+OUT = PLAN.output_dir
+CRDS_CONTEXT = PLAN.crds.context
+EXPOSURES = PLAN.exposures  # names of the exposures planned, problems left out
+PROBLEMS = PLAN.problems  # records that fail as a planning_problem job each
+if PROBLEMS and config["on_plan_error"] == "fail":
+    raise WorkflowError("\n".join(rec.problem for rec in PROBLEMS))
+if PROBLEMS and workflow.is_main_process:
+    print(f"{len(PROBLEMS)} planning problem(s); each fails as a planning_problem job "
+          f"(the others run with --keep-going):\n{problem_table(PROBLEMS)}", file=sys.stderr)
+
+CAL_FILES = PLAN.cal_files()
+I2D_FILES = PLAN.i2d_files()
+BSUB_FILES = PLAN.bsub_files()
+PROBLEM_FILES = PLAN.problem_files()
+BACKGROUND_OPTIONS = PLAN.background_options()
+RESAMPLE_OPTIONS = dict(PLAN.resample_options)
 
 
 wildcard_constraints:
@@ -38,200 +55,73 @@ wildcard_constraints:
     bsubsuffix=r"bsub|bsubints",
 
 
-def _fail(err):
-    """A package error as a one-line WorkflowError (no traceback from json/astropy/crds)."""
-    return WorkflowError(str(err))
-
-
-def _crds_settings():
-    """CRDS cache and context: config, else CRDS_PATH/CRDS_CONTEXT, else the demo cache
-    and the newest context of the cache (configure_crds checks both exist)."""
-    crds_path = config["crds_path"] or os.environ.get("CRDS_PATH")
-    if not crds_path:
-        if not Path("demo/crds/mappings/jwst").is_dir():
-            raise WorkflowError(
-                "no CRDS cache: set CRDS_PATH (or --config crds_path=...); the demo "
-                "cache demo/crds is not in this directory (make demo writes it)"
-            )
-        crds_path = "demo/crds"
-    context = config["crds_context"] or os.environ.get("CRDS_CONTEXT")
-    if not context:
-        pmaps = sorted(Path(crds_path, "mappings", "jwst").glob("jwst_*.pmap"))
-        context = pmaps[-1].name if pmaps else None
-    return crds_path, context
-
-
-def _used_reftypes():
-    """Reference types of the calibrate steps not skipped: only those are job inputs."""
-    return tuple(
-        reftype
-        for step, reftypes in references.REFTYPES.items()
-        if not SKIP.get(step, False)
-        for reftype in reftypes
-    )
-
-
-try:
-    asn_patterns = config["asn"]
-    if isinstance(asn_patterns, str):
-        asn_patterns = [asn_patterns]
-    EXPOSURES = exposures.exposure_table(
-        asn_patterns,
-        cache_dir=CACHE_DIR,
-        tso_exp_types=tuple(config["tso_exp_types"]),
-        # a job process (e.g. on SLURM) trusts the cache its main process just checked
-        trust_cache=not workflow.is_main_process,
-    )
-    crds_path, crds_context = _crds_settings()
-    CRDS_CONTEXT = references.configure_crds(crds_path=crds_path, context=crds_context)
-    REFS = exposures.exposure_references(
-        EXPOSURES,
-        _used_reftypes(),
-        context=CRDS_CONTEXT,
-        cache_dir=CACHE_DIR,
-        lookup=references.best_references_table,
-    )
-except SnakewebbError as err:
-    raise _fail(err) from None
-
-
-def _records():
-    """Per exposure: (cal suffix, bsub suffix, runs background, science, backgrounds)."""
-    run_bkg = EXPOSURES["background"] & (not SKIP["background"])
-    return {
-        name: (cal, bsub, bool(bkg), science, list(backgrounds))
-        for name, cal, bsub, bkg, science, backgrounds in zip(
-            EXPOSURES.index,
-            EXPOSURES["suffix"],
-            EXPOSURES["bsub_suffix"],
-            run_bkg,
-            EXPOSURES["science"],
-            EXPOSURES["backgrounds"],
-        )
-    }
-
-
-RECORDS = _records()
-# Where each exposure came from, recorded in its products' ASNTABLE/ASNPOOL headers as
-# the official pipeline does.
-ASN_OF = {
-    name: {"table": os.path.basename(asn), "pool": pool}
-    for name, asn, pool in zip(EXPOSURES.index, EXPOSURES["asn"], EXPOSURES["asn_pool"])
-}
-# no _i2d without a WCS: skipping assign_wcs skips resample too (the official
-# pipeline fails in its resample step then)
-RESAMPLED = (
-    set(EXPOSURES.index[EXPOSURES["resample"]])
-    if not (SKIP["resample"] or SKIP["assign_wcs"])
-    else set()
-)
-
-CAL_FILES = [f"{OUT}/{name}_{rec[0]}.fits" for name, rec in RECORDS.items()]
-I2D_FILES = [f"{OUT}/{name}_i2d.fits" for name in EXPOSURES.index if name in RESAMPLED]
-BSUB_FILES = [f"{OUT}/{name}_{rec[1]}.fits" for name, rec in RECORDS.items() if rec[2]]
-
-IMAGE2_OPTIONS = {
-    "tso_exp_types": list(config["tso_exp_types"]),
-    "skip_background": SKIP["background"],
-    "skip_assign_wcs": SKIP["assign_wcs"],
-    "skip_flat_field": SKIP["flat_field"],
-    "skip_photom": SKIP["photom"],
-    "bkg_sigma": config["background"]["sigma"],
-    "bkg_maxiters": config["background"]["maxiters"],
-}
-# subtract_background gets only what it uses, so that e.g. skipping photom does not
-# rerun it
-BACKGROUND_OPTIONS = {
-    key: IMAGE2_OPTIONS[key] for key in ("tso_exp_types", "bkg_sigma", "bkg_maxiters")
-}
-# A calibrate job that is given no background members (none in its ASN, a TSO, its
-# background skipped, or its input already a _bsub) writes the same product whatever
-# the background settings: they are left out of its params, so that changing them
-# reruns only the exposures whose background is subtracted in calibrate.
-CAL_OPTIONS_NO_BACKGROUND = {
-    key: value for key, value in IMAGE2_OPTIONS.items()
-    if key not in ("tso_exp_types", "skip_background", "bkg_sigma", "bkg_maxiters")
-}
-RESAMPLE_OPTIONS = dict(config["resample"])
-
-
-def input_function(func):
-    """Mark ``func`` as an input function whose parameters Snakemake need not inspect.
-
-    For every job, Snakemake looks at an input function's parameters twice
-    (``inspect.signature``, to know whether it wants ``input``, ``groupid``, ...):
-    ~0.5 s of a 10,000-exposure dry run. Recording them once on the function, as
-    Snakemake's own ``subpath()``/``prepend_param()`` wrappers do, skips that; the
-    function and what it is called with are unchanged.
-    """
-    if overwrite_function_params is not None:
-        overwrite_function_params(func, get_function_params(func))
-    return func
-
-
-def _record(wildcards, what):
-    try:
-        return RECORDS[wildcards.exposure]
-    except KeyError:
-        raise WorkflowError(
-            f"{wildcards.exposure}: not an exposure of the campaign's ASN files "
-            f"(asked for its {what})"
-        ) from None
+def record(wildcards, what):
+    """The plan's record of the job's exposure; a one-line WorkflowError for a product
+    the plan does not make (or an exposure with a planning problem)."""
+    rec = PLAN.records.get(wildcards.exposure)
+    if rec is None:
+        raise WorkflowError(f"{wildcards.exposure}: not an exposure of the campaign's ASN "
+                            f"files (asked for its {what})")
+    if rec.problem is not None:
+        raise WorkflowError(rec.problem)
+    return rec
 
 
 @input_function
 def refs_for(wildcards):
     """Reference files of the exposure, {reftype: path}; N/A types are left out."""
-    return REFS[wildcards.exposure]
+    return dict(PLAN.records[wildcards.exposure].refs)
 
 
 @input_function
 def cal_input(wildcards):
     """Science (or its _bsub when save_bsub), background members, reference files."""
-    cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
-    if wildcards.calsuffix != cal:
-        raise WorkflowError(
-            f"{wildcards.exposure}: its calibrated product is _{cal}, not _{wildcards.calsuffix}"
-        )
-    inputs = dict(refs_for(wildcards))
-    if bkg and SAVE_BSUB:
-        inputs["science"] = f"{OUT}/{wildcards.exposure}_{bsub}.fits"
+    rec = record(wildcards, f"_{wildcards.calsuffix}")
+    if wildcards.calsuffix != rec.cal_suffix:
+        raise WorkflowError(f"{rec.name}: its calibrated product is _{rec.cal_suffix}, "
+                            f"not _{wildcards.calsuffix}")
+    inputs = dict(rec.refs)
+    if rec.subtracts_background and PLAN.save_bsub:
+        inputs["science"] = PLAN.product(rec.name, rec.bsub_suffix)
     else:
-        inputs["science"] = science
-        if bkg:
-            inputs["backgrounds"] = backgrounds
+        inputs["science"] = rec.science
+        if rec.subtracts_background:
+            inputs["backgrounds"] = list(rec.backgrounds)
     return inputs
 
 
 @input_function
 def cal_options(wildcards):
     """The calibrate job's params: background settings only where it subtracts one."""
-    cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.calsuffix}")
-    return IMAGE2_OPTIONS if bkg and not SAVE_BSUB else CAL_OPTIONS_NO_BACKGROUND
+    return PLAN.cal_options(record(wildcards, f"_{wildcards.calsuffix}"))
 
 
 @input_function
 def asn_names(wildcards):
     """The ASN file name and pool a job records in its product's header."""
-    return ASN_OF[wildcards.exposure]
+    return PLAN.records[wildcards.exposure].asn_names
 
 
 @input_function
 def bsub_input(wildcards):
     """Science and background members of an exposure that gets background subtraction."""
-    cal, bsub, bkg, science, backgrounds = _record(wildcards, f"_{wildcards.bsubsuffix}")
-    if not bkg or wildcards.bsubsuffix != bsub:
-        raise WorkflowError(
-            f"{wildcards.exposure}: no _{wildcards.bsubsuffix} product (background "
-            "subtraction does not run for it)"
-        )
-    return {"science": science, "backgrounds": backgrounds}
+    rec = record(wildcards, f"_{wildcards.bsubsuffix}")
+    if not rec.subtracts_background or wildcards.bsubsuffix != rec.bsub_suffix:
+        raise WorkflowError(f"{rec.name}: no _{wildcards.bsubsuffix} product (background "
+                            "subtraction does not run for it)")
+    return {"science": rec.science, "backgrounds": list(rec.backgrounds)}
 
 
 @input_function
 def resample_input(wildcards):
     """The _cal of an exposure that is resampled."""
-    _record(wildcards, "_i2d")
-    if wildcards.exposure not in RESAMPLED:
-        raise WorkflowError(f"{wildcards.exposure}: no _i2d (not resampled: TSO, cube or skipped)")
-    return {"cal": f"{OUT}/{wildcards.exposure}_cal.fits"}
+    rec = record(wildcards, "_i2d")
+    if not rec.resampled:
+        raise WorkflowError(f"{rec.name}: no _i2d (not resampled: TSO, cube or skipped)")
+    return {"cal": PLAN.product(rec.name, "cal")}
+
+
+@input_function
+def problem_of(wildcards):
+    """The one-line planning problem a planning_problem job fails with."""
+    return PLAN.records[wildcards.exposure].problem

@@ -5,20 +5,21 @@
 # `report` target makes them. Exposures whose last job failed (its log says why) are
 # left out of `report`, so that the report of a campaign run with --keep-going can
 # still be made; `all` retries them. See docs/workflow.md, "Report".
-from snakewebb.quicklook import optics as _optics
+from snakewebb.quicklook import header_labels as _header_labels, optics as _optics
 from snakewebb.status import log_path as _log_path, log_reason as _log_reason
 
 QUICKLOOK_SUFFIXES = ("i2d", "calints")
 
 
 def _planned_products():
-    """Exposure -> its products under `all`, in the exposure table's order."""
+    """Exposure -> its products under `all`, in the plan's order."""
     products = {}
-    for name, rec in RECORDS.items():
-        mine = [f"{name}_{rec[0]}"]
-        if SAVE_BSUB and rec[2]:
-            mine.append(f"{name}_{rec[1]}")
-        if name in RESAMPLED:
+    for name in EXPOSURES:
+        rec = PLAN.records[name]
+        mine = [f"{name}_{rec.cal_suffix}"]
+        if PLAN.save_bsub and rec.subtracts_background:
+            mine.append(f"{name}_{rec.bsub_suffix}")
+        if rec.resampled:
             mine.append(f"{name}_i2d")
         products[name] = mine
     return products
@@ -40,11 +41,11 @@ def _reportable():
 
 
 def _label(column):
-    """A report label/category: the exposure table's value of `column` ("" if none)."""
+    """A report label/category: `column` of the product's header (read at report time)."""
 
     def value(wildcards):
-        text = EXPOSURES.at[wildcards.exposure, column]
-        return "" if text is None or text != text else str(text)
+        path = f"{OUT}/{wildcards.exposure}_{wildcards.qlsuffix}.fits"
+        return _header_labels(path).get(column, "")
 
     return value
 
@@ -71,16 +72,11 @@ def summary_input(wildcards):
 
 
 def summary_plan(wildcards):
-    """Per exposure: its mode and the products `all` makes of it."""
-    columns = ("instrument", "detector", "filter", "pupil", "exp_type")
-    table = EXPOSURES[list(columns)]
+    """Per exposure: its science file (for its mode) and the products `all` makes of it."""
     planned = _planned_products()
     return {
-        name: {
-            **{c: ("" if v is None or v != v else str(v)) for c, v in zip(columns, row)},
-            "products": planned[name],
-        }
-        for name, row in zip(table.index, table.itertuples(index=False))
+        name: {"science": PLAN.records[name].science, "products": planned[name]}
+        for name in EXPOSURES
     }
 
 

@@ -3,42 +3,34 @@
 Snakemake puts this directory on ``sys.path`` before running a script.
 """
 
-import logging
-import signal
-import sys
-import traceback
-from pathlib import Path
+import gc
+import time
+
+_ENTERED = time.perf_counter()  # before any import of the job's own
+# Importing astropy, gwcs and stdatamodels creates objects by the hundred thousand and
+# the cyclic collector would walk them again and again (~15% of the imports' time); it
+# stays off until run() freezes what the imports made and turns it back on.
+gc.disable()
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 try:
     import snakewebb  # noqa: F401 - installed (pip install -e .)
 except ImportError:  # a conda env from envs/snakewebb.yaml: use this checkout's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from snakewebb import timing  # noqa: E402
 from snakewebb.errors import SnakewebbError  # noqa: E402
+from snakewebb.io import Terminated, cancellable  # noqa: E402
 
-__all__ = ["run", "paths", "remove_stale_parts"]
+# What the process spent before this module (interpreter, Snakemake's preamble) is the
+# job's "start" phase; its imports end when the script calls run().
+timing.start(_ENTERED)
 
-
-class Terminated(BaseException):
-    """SIGTERM turned into an exception, so that half-written files are removed."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated(f"terminated by signal {signum}")
-
-
-def remove_stale_parts(outputs):
-    """Delete what an earlier, killed run of this job left half-written beside ``outputs``.
-
-    :func:`snakewebb.io.write_pending` writes ``.<name>.<random>.part`` next to the
-    product and removes it on failure, but a job killed outright (SIGKILL, a node
-    lost, out of memory) cannot: the next run of the same job clears them. Snakemake
-    runs one job per output at a time, so no live writer is touched.
-    """
-    for output in outputs:
-        output = Path(output)
-        for stale in output.parent.glob(f".{output.name}.*.part"):
-            stale.unlink(missing_ok=True)
+__all__ = ["run", "paths"]
 
 
 def paths(value):
@@ -64,12 +56,16 @@ def run(snakemake, job):
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     log = logging.getLogger("snakewebb.workflow")
-    # Ctrl-C reaches the job as SIGINT (KeyboardInterrupt), Snakemake's and SLURM's
-    # cancellation as SIGTERM: both unwind, so a pending product is deleted.
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    remove_stale_parts(snakemake.output)
+    timing.mark("imports")
+    gc.freeze()  # modules and their objects live until exit: never scan them again
+    gc.enable()
+    # Never half-written (snakewebb.io): leftovers of a killed run of this job are
+    # removed, and Ctrl-C (KeyboardInterrupt) or SIGTERM (Snakemake's and SLURM's
+    # cancellation) unwind, so a pending product is deleted.
     try:
-        job()
+        with cancellable(snakemake.output):
+            job()
+        log.info("timing: %s", timing.summary())
     except SnakewebbError as err:
         log.error("%s", err)
         print(f"ERROR {err}", file=sys.stderr)

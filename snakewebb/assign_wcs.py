@@ -50,7 +50,7 @@ from gwcs.geometry import CartesianToSpherical, SphericalToCartesian
 from gwcs.wcstools import grid_from_bounding_box
 from scipy import linalg
 
-from snakewebb import modes
+from snakewebb import instruments, modes
 
 __all__ = [
     "IMAGING_EXP_TYPES",
@@ -89,9 +89,6 @@ POINTING_KEYWORDS = {
     "dec_ref": "DEC_REF",
 }
 
-#: Keywords of the filter-offset table each instrument matches on (FGS has none).
-_OFFSET_MATCH = {"NIRCAM": ("filter", "pupil"), "NIRISS": ("filter", "pupil"), "MIRI": ("filter",)}
-
 #: The official assign_wcs step defaults for the SIP approximation.
 SIP_DEFAULTS = {
     "max_pix_error": 0.01,
@@ -127,7 +124,7 @@ def filter_offset(instrument, filter_name, pupil, rows):
     instrument : str
         NIRCAM and NIRISS rows are matched on FILTER and PUPIL (exactly one row
         must match); MIRI rows on FILTER only (the first match wins); FGS has no
-        filter offsets.
+        filter offsets (:mod:`snakewebb.instruments`).
     filter_name, pupil : str or None
         The exposure's FILTER and PUPIL.
     rows : iterable of mapping or None
@@ -145,7 +142,8 @@ def filter_offset(instrument, filter_name, pupil, rows):
     ValueError
         When more than one NIRCam/NIRISS row matches.
     """
-    keys = _OFFSET_MATCH.get(str(instrument).upper())
+    info = instruments.instrument(instrument)
+    keys = info.filteroffset_keys if info is not None else None
     if rows is None or keys is None:
         return None
     rows = [getattr(r, "instance", r) for r in rows]  # datamodel nodes -> plain dicts
@@ -154,7 +152,7 @@ def filter_offset(instrument, filter_name, pupil, rows):
     if not matches:
         log.debug("no FILTEROFFSET row for %s", {k: wanted[k] for k in keys})
         return None
-    if len(keys) > 1 and len(matches) > 1:
+    if info.filteroffset_unique and len(matches) > 1:
         raise ValueError(
             f"{len(matches)} FILTEROFFSET rows match FILTER={filter_name} PUPIL={pupil}"
         )
@@ -216,10 +214,10 @@ def detector_to_v2v3(meta, shape, distortion, offset=None, *, copy_distortion=Tr
     -------
     `~astropy.modeling.Model`
     """
-    instrument = str(meta.instrument.name).upper()
+    info = instruments.instrument(meta.instrument.name)
     transform = distortion.copy() if copy_distortion else distortion
     ref_bbox = _reference_bbox(transform)
-    if instrument == "FGS":
+    if info is not None and info.filteroffset_keys is None:
         # FGS keeps the reference transform as it is, boxed by the data shape
         # when the reference carries no box.
         if ref_bbox is None:

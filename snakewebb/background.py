@@ -21,13 +21,11 @@ import warnings
 
 import numpy as np
 
+from snakewebb.instruments import full_frame
+
 __all__ = ["BackgroundShapeError", "clipped_mean", "combine_backgrounds", "subtract_background"]
 
 log = logging.getLogger(__name__)
-
-_FULL_FRAME = {"MIRI": (1024, 1032)}
-_FULL_FRAME_DEFAULT = (2048, 2048)
-
 
 class BackgroundShapeError(ValueError):
     """A background (or the science) whose footprint cannot be placed."""
@@ -38,8 +36,7 @@ def _box(model):
     sub = model.meta.subarray
     ny, nx = model.data.shape[-2:]
     if None in (sub.xstart, sub.ystart, sub.xsize, sub.ysize):
-        instrument = (model.meta.instrument.name or "").upper()
-        if (ny, nx) != _FULL_FRAME.get(instrument, _FULL_FRAME_DEFAULT):
+        if (ny, nx) != full_frame(model.meta.instrument.name):
             raise BackgroundShapeError(
                 f"{model.meta.filename or 'model'}: no SUBSTRT/SUBSIZE keywords and not full frame"
             )

@@ -1,6 +1,6 @@
 """Errors a user can act on: each prints as one line naming the exposure."""
 
-__all__ = ["SnakewebbError", "ExposureError", "ReferenceLookupError"]
+__all__ = ["SnakewebbError", "ExposureError", "ReferenceLookupError", "ProductWriteError"]
 
 
 class SnakewebbError(Exception):
@@ -26,3 +26,7 @@ class ReferenceLookupError(ExposureError):
     def __init__(self, exposure, reftype, problem):
         self.reftype = reftype
         super().__init__(exposure, f"no {reftype.upper()} reference: {problem}")
+
+
+class ProductWriteError(ExposureError, OSError):
+    """A product the file system refused (disk full, read-only): one line, and an OSError."""

@@ -21,17 +21,20 @@ import pickle
 import tempfile
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from snakewebb import modes
-from snakewebb.errors import ExposureError, SnakewebbError
+from snakewebb.errors import ExposureError, ReferenceLookupError, SnakewebbError
 from snakewebb.references import DATAMODEL_PATHS
 
 __all__ = [
     "HEADER_KEYWORDS",
     "REQUIRED_KEYWORDS",
+    "Problem",
     "read_asn",
+    "read_asn_products",
     "read_header_keywords",
     "read_asdf_keywords",
     "exposure_table",
@@ -56,11 +59,23 @@ HEADER_KEYWORDS = (
 #: other :data:`HEADER_KEYWORDS` may be absent (None in the table).
 REQUIRED_KEYWORDS = ("INSTRUME", "DETECTOR", "EXP_TYPE")
 
-_CACHE_VERSION = 6
+_CACHE_VERSION = 7
 _CACHE_NAME = "exposure_table.pkl"
 _BLOCK = 2880
 _CARD = 80
 _MAX_HEADER_BLOCKS = 2000  # 5.7 MB: no real primary header is that long
+
+
+class Problem(NamedTuple):
+    """A planning problem: what cannot be processed, and why (one line).
+
+    ``exposure`` is None when a whole ASN file is unusable (malformed JSON, no
+    products); ``message`` names the exposure, or the ASN file, first.
+    """
+
+    exposure: str | None
+    asn: str
+    message: str
 
 
 def _column(keyword):
@@ -105,61 +120,88 @@ def read_asn(path):
     ExposureError
         One line naming the ASN file (or the product) for unreadable or malformed
         JSON, a product without a name or with no or several science members, and
-        members whose files do not exist.
+        members whose files do not exist (the first such problem).
+    """
+    products, problems = read_asn_products(path)
+    if problems:
+        raise problems[0]
+    return products
+
+
+def read_asn_products(path):
+    """Read a Level-2 association, keeping each product's problem to itself.
+
+    Returns
+    -------
+    products : list of dict
+        The products that can be planned (as :func:`read_asn` gives them).
+    problems : list of ExposureError
+        One per product that cannot (named after the product: no members list,
+        no or several science members, a member file missing), or a single one
+        named after the ASN file when the file as a whole is unusable
+        (unreadable, malformed JSON, no products list, a product without a name).
     """
     path = Path(path).absolute()
     where = str(path)
     try:
         text = path.read_text()
-    except OSError as err:
-        raise ExposureError(where, f"cannot read ASN file ({err.strerror})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not text"
+        return [], [ExposureError(where, f"cannot read ASN file ({reason})")]
     try:
         asn = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ExposureError(
-            where, f"malformed ASN JSON (line {err.lineno} column {err.colno}: {err.msg})"
-        ) from None
+        return [], [ExposureError(
+            where, f"malformed ASN JSON (line {err.lineno} column {err.colno}: {err.msg})")]
     products = asn.get("products") if isinstance(asn, dict) else None
     if not isinstance(products, list) or not products:
-        raise ExposureError(where, "ASN has no 'products' list")
+        return [], [ExposureError(where, "ASN has no 'products' list")]
     pool = asn.get("asn_pool")
     pool = str(pool).strip() or None if pool is not None else None
-    out = []
     for number, product in enumerate(products):
         if not isinstance(product, dict) or not str(product.get("name", "")).strip():
-            raise ExposureError(where, f"product {number} has no name")
-        name = str(product["name"]).strip()
-        members = product.get("members")
-        if not isinstance(members, list):
-            raise ExposureError(name, f"product in {path.name} has no 'members' list")
-        science, backgrounds = [], []
-        for member in members:
-            if not isinstance(member, dict) or "expname" not in member:
-                raise ExposureError(name, f"member without 'expname' in {path.name}")
-            role = str(member.get("exptype", "science")).strip().lower()
-            member_path = _member_path(path.parent, str(member["expname"]))
-            if role == "science":
-                science.append(member_path)
-            elif role == "background":
-                backgrounds.append(member_path)
-            else:
-                log.info("%s: ignoring %s member %s", name, role, member_path.name)
-        if len(science) != 1:
+            return [], [ExposureError(where, f"product {number} has no name")]
+    out, problems = [], []
+    for product in products:
+        try:
+            out.append(_read_product(path, product, pool))
+        except ExposureError as err:
+            problems.append(err)
+    return out, problems
+
+
+def _read_product(path, product, pool):
+    name = str(product["name"]).strip()
+    members = product.get("members")
+    if not isinstance(members, list):
+        raise ExposureError(name, f"product in {path.name} has no 'members' list")
+    science, backgrounds = [], []
+    for member in members:
+        if not isinstance(member, dict) or "expname" not in member:
+            raise ExposureError(name, f"member without 'expname' in {path.name}")
+        role = str(member.get("exptype", "science")).strip().lower()
+        member_path = _member_path(path.parent, str(member["expname"]))
+        if role == "science":
+            science.append(member_path)
+        elif role == "background":
+            backgrounds.append(member_path)
+        else:
+            log.info("%s: ignoring %s member %s", name, role, member_path.name)
+    if len(science) != 1:
+        raise ExposureError(
+            name, f"{len(science)} science members in {path.name} (expected exactly 1)"
+        )
+    for member_path in (*science, *backgrounds):
+        if not member_path.is_file():
             raise ExposureError(
-                name, f"{len(science)} science members in {path.name} (expected exactly 1)"
+                name, f"member {member_path} listed in {path.name} does not exist"
             )
-        for member_path in (*science, *backgrounds):
-            if not member_path.is_file():
-                raise ExposureError(
-                    name, f"member {member_path} listed in {path.name} does not exist"
-                )
-        out.append({
-            "name": name,
-            "science": str(science[0]),
-            "backgrounds": tuple(str(p) for p in backgrounds),
-            "asn_pool": pool,
-        })
-    return out
+    return {
+        "name": name,
+        "science": str(science[0]),
+        "backgrounds": tuple(str(p) for p in backgrounds),
+        "asn_pool": pool,
+    }
 
 
 # --------------------------------------------------------------- header reading
@@ -277,6 +319,9 @@ def read_asdf_keywords(path, keywords):
     import asdf
     from astropy.io import fits
 
+    from snakewebb.compat import speed_up_asdf_yaml
+
+    speed_up_asdf_yaml()
     found = {}
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
@@ -390,20 +435,31 @@ def _load_cache(cache_file):
 
 
 def _save_pickle(path, obj):
-    """Write ``obj`` to ``path`` atomically (a reader never sees half a cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """Write ``obj`` to ``path`` atomically (a reader never sees half a cache).
+
+    A cache that cannot be written (full disk, read-only output directory) is
+    only a warning: the next run reads the files again.
+    """
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        log.warning("cannot write the cache %s (%s); it is rebuilt next time",
+                    path, err.strerror or err)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def _entry_is_fresh(entry, asn_key):
-    if entry is None or entry["key"] != asn_key:
+    if entry is None or entry["key"] != asn_key or entry["retry"]:
         return False
     try:
         return all(_stat_key(p) == k for p, k in entry["members"].items())
@@ -412,17 +468,30 @@ def _entry_is_fresh(entry, asn_key):
 
 
 def _read_entry(asn_path, asn_key):
-    products = read_asn(asn_path)
-    rows = [_science_row(product, asn_path) for product in products]
-    members = {}
+    products, errors = read_asn_products(asn_path)
+    asn_level = not products and len(errors) == 1 and errors[0].exposure == str(asn_path)
+    problems = [Problem(None if asn_level else err.exposure, str(asn_path), str(err))
+                for err in errors]
+    rows, members = [], {}
     for product in products:
+        try:
+            rows.append(_science_row(product, asn_path))
+        except ExposureError as err:
+            problems.append(Problem(err.exposure, str(asn_path), str(err)))
         for member in (product["science"], *product["backgrounds"]):
-            members[member] = _stat_key(member)
-    return {"key": asn_key, "members": members, "rows": rows}
+            try:
+                members[member] = _stat_key(member)
+            except OSError:
+                members[member] = None  # read again next time
+    # a product refused by read_asn (e.g. a member file missing) is read again next
+    # time: the file may have appeared without the ASN changing
+    return {"key": asn_key, "members": members, "rows": rows, "problems": problems,
+            "retry": bool(errors) and not asn_level}
 
 
 def exposure_table(asn_patterns, *, cache_dir=None,
-                   tso_exp_types=modes.DEFAULT_TSO_EXP_TYPES, trust_cache=False):
+                   tso_exp_types=modes.DEFAULT_TSO_EXP_TYPES, trust_cache=False,
+                   problems=None):
     """The exposures of a campaign as a DataFrame, one row per ASN product.
 
     Parameters
@@ -438,6 +507,10 @@ def exposure_table(asn_patterns, *, cache_dir=None,
         job processes a workflow starts (on a cluster, one per job), whose main
         process has just checked and written the cache; it spares the shared file
         system a stat of every file of the campaign per job.
+    problems : list, optional
+        When given, each problem (a :class:`Problem`) is appended to it and only
+        the exposure (or ASN file) it concerns is left out of the table; without
+        it the first problem is raised.
 
     Returns
     -------
@@ -477,20 +550,30 @@ def exposure_table(asn_patterns, *, cache_dir=None,
     log.info("exposure table: %d ASN files, %d read, %d from cache",
              len(entries), reread, len(entries) - reread)
 
-    rows, seen = [], {}
+    found = []
+    rows, claimed = [], {}
     for asn_path, entry in entries.items():
+        found.extend(entry["problems"])
         for row in entry["rows"]:
-            name = row["exposure"]
-            if name in seen:
-                raise ExposureError(
-                    name, f"product name given by both {seen[name]} and {asn_path}"
-                )
-            seen[name] = asn_path
+            claimed.setdefault(row["exposure"], []).append(asn_path)
             rows.append(row)
-    return _finish_table(rows, tso_exp_types)
+    twice = {name: paths for name, paths in claimed.items() if len(paths) > 1}
+    if twice:
+        for name, paths in twice.items():
+            found.append(Problem(name, paths[0], str(ExposureError(
+                name, f"product name given by both {paths[0]} and {paths[1]}"))))
+        rows = [row for row in rows if row["exposure"] not in twice]
+    table = _finish_table(rows, tso_exp_types, found)
+    if problems is None:
+        if found:
+            name, _, text = found[0].message.partition(": ")
+            raise ExposureError(name, text)
+    else:
+        problems.extend(found)
+    return table
 
 
-def _finish_table(rows, tso_exp_types):
+def _finish_table(rows, tso_exp_types, problems):
     columns = ["exposure", "asn", "asn_pool", "science", "backgrounds",
                *(_column(k) for k in HEADER_KEYWORDS), "is_cube"]
     table = pd.DataFrame.from_records(rows, columns=columns).set_index("exposure")
@@ -502,11 +585,11 @@ def _finish_table(rows, tso_exp_types):
                                   index=table.index, dtype=object)
     unsupported = ~table["exp_type"].isin(modes.SUPPORTED_EXP_TYPES)
     if unsupported.any():
-        name = table.index[unsupported][0]
-        raise ExposureError(
-            name, f"EXP_TYPE {table.at[name, 'exp_type']!r} is not a supported imaging "
-                  f"type ({modes.describe_supported()})"
-        )
+        for name in table.index[unsupported]:
+            problems.append(Problem(name, table.at[name, "asn"], str(ExposureError(
+                name, f"EXP_TYPE {table.at[name, 'exp_type']!r} is not a supported imaging "
+                      f"type ({modes.describe_supported()})"))))
+        table = table[~unsupported].copy()
     tso_types = set(tso_exp_types)
     table["is_cube"] = table["is_cube"].astype(bool)
     table["tso"] = [modes.is_tso(e, t if t is not None else False, tso_types)
@@ -531,7 +614,8 @@ def _refs_cache_file(cache_dir, context):
     return Path(cache_dir) / f"references_{Path(context).stem}_{tag}.pkl"
 
 
-def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None):
+def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None,
+                        problems=None):
     """The reference files of every exposure of ``table`` under ``context``.
 
     CRDS is asked once per distinct set of selection keywords (through
@@ -552,7 +636,13 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
         Directory of the on-disk cache.
     lookup : callable, optional
         ``lookup(params, context=, reftypes=)`` with the signature of
-        :func:`snakewebb.references.best_references_table` (the default).
+        :func:`snakewebb.references.best_references_table` (the default); it must
+        accept ``problems=`` when ``problems`` is given.
+    problems : dict, optional
+        When given, each exposure whose references cannot be resolved is put
+        there (exposure -> :class:`ReferenceLookupError` naming it) and left out
+        of the result; failed lookups are not cached (a later ``crds sync`` may
+        mend them).
 
     Returns
     -------
@@ -563,7 +653,8 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
     Raises
     ------
     ReferenceLookupError
-        Naming the (first) exposure and the reftype CRDS cannot resolve.
+        Naming the (first) exposure and the reftype CRDS cannot resolve
+        (without ``problems``).
     """
     if lookup is None:
         from snakewebb.references import best_references_table as lookup
@@ -603,8 +694,16 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
         )
         log.info("asking CRDS (%s) about %d keyword sets for %s",
                  context, len(todo), ", ".join(wanted))
-        found = lookup(frame, context=context, reftypes=wanted)
+        failed = {}
+        if problems is None:
+            found = lookup(frame, context=context, reftypes=wanted)
+        else:
+            found = lookup(frame, context=context, reftypes=wanted, problems=failed)
+        failed_keys = {}
         for key, name in zip(todo, frame.index):
+            if name in failed:
+                failed_keys[key] = failed[name]
+                continue
             entry = dict(known.get(key, {}))
             for rt in wanted:
                 value = found.at[name, rt]
@@ -613,6 +712,18 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
         if cache_file is not None:
             _save_pickle(cache_file, {"version": _REFS_CACHE_VERSION, "refs": known})
 
+    else:
+        failed_keys = {}
     per_key = {key: {rt: known[key][rt] for rt in reftypes if known[key][rt] is not None}
-               for key in first_of}
+               for key in first_of if key not in failed_keys}
+    if failed_keys:
+        result = {}
+        for name, key in zip(params.index, param_keys):
+            err = failed_keys.get(key)
+            if err is None:
+                result[name] = per_key[key]
+            else:
+                problems[name] = ReferenceLookupError(name, err.reftype,
+                                                      err.problem.partition(": ")[2])
+        return result
     return {name: per_key[key] for name, key in zip(params.index, param_keys)}

@@ -18,6 +18,8 @@ import logging
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
+from snakewebb.instruments import full_frame
+
 __all__ = [
     "FlatShapeError",
     "FlatTooSmallError",
@@ -34,10 +36,6 @@ log = logging.getLogger(__name__)
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 NO_FLAT_FIELD = dqflags.pixel["NO_FLAT_FIELD"]
-
-#: Full-frame (ysize, xsize) assumed when a reference lacks its subarray keywords.
-_FULL_FRAME = {"MIRI": (1024, 1032)}
-_FULL_FRAME_DEFAULT = (2048, 2048)
 
 #: Arrays whose NaNs mark a pixel invalid, in the order the official products use.
 _NAN_ARRAYS = ("data", "err", "var_rnoise", "var_poisson", "var_flat")
@@ -65,8 +63,7 @@ def subarray_box(model, *, reference=False):
     sub = model.meta.subarray
     shape = tuple(model.data.shape[-2:])
     kind = "reference" if reference else "science"
-    instrument = (model.meta.instrument.name or "").upper()
-    full = _FULL_FRAME.get(instrument, _FULL_FRAME_DEFAULT)
+    full = full_frame(model.meta.instrument.name)
     sizes_missing = None in (sub.xsize, sub.ysize)
     if None in (sub.xstart, sub.ystart) or (reference and sizes_missing and shape == full):
         if shape != full:

@@ -1,14 +1,41 @@
-"""File helpers shared by the step layer and the workflow adapters."""
+"""File helpers shared by the step layer and the workflow adapters.
 
+Never half-written
+------------------
+Every product is written under a hidden ``.<product>.<random>.part`` name beside
+its final path and renamed into place when complete (:func:`write_pending`,
+:func:`commit_pending`, :func:`atomic_save`). This module holds the whole of that
+guarantee: the naming, the rename, the removal of the pending file when the writer
+fails or is cancelled (:func:`cancellable`: SIGTERM becomes an exception, so the
+cleanup runs), and the sweep of what a writer killed outright left behind
+(:func:`remove_stale_pending`, run before a job writes again).
+
+Why Snakemake's own handling is not enough: Snakemake deletes the outputs of a job
+that fails, and marks those of jobs running when it is itself killed as incomplete
+(in ``.snakemake/incomplete``, rerun with ``rerun-incomplete``, set in
+``profiles/default``). Until that rerun, a half-written product would sit at its
+final name, where users, other tools and other workflows read it; the marker lives
+only in that working directory's metadata (another ``--directory``, a deleted
+``.snakemake`` or ``--keep-incomplete`` and the file is trusted); and a job killed on
+a SLURM node (time limit, lost node) writes to a shared file system the main
+process only learns about later. With the rename, a product is whole or absent
+whatever was killed, with no metadata involved; the pending files are hidden and
+cleared by the job's next run.
+"""
+
+import errno
 import logging
 import os
+import signal
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
     "atomic_save", "write_pending", "commit_pending", "exposure_name", "fits_truncation",
-    "refuse_truncated_fits", "atomic_write_bytes",
+    "refuse_truncated_fits", "remove_stale_pending", "cancellable", "Terminated",
+    "atomic_write_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,32 +125,106 @@ def _current_umask():
     return mask
 
 
+def _pending_prefix(path):
+    return f".{Path(path).name}."
+
+
+_PENDING_SUFFIX = ".part"
+
+
+def remove_stale_pending(outputs):
+    """Delete what an earlier, killed writer of ``outputs`` left half-written beside them.
+
+    :func:`write_pending` removes its pending file on failure and on SIGTERM (see
+    :func:`cancellable`), but a process killed outright (SIGKILL, a lost node, out
+    of memory) cannot: the next job writing the same product clears it. Snakemake
+    runs one job per output at a time, so no live writer is touched.
+    """
+    for output in outputs:
+        output = Path(output)
+        for stale in output.parent.glob(f"{_pending_prefix(output)}*{_PENDING_SUFFIX}"):
+            stale.unlink(missing_ok=True)
+
+
+class Terminated(BaseException):
+    """SIGTERM turned into an exception, so that pending files are removed."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"terminated by signal {signum}")
+
+
+@contextmanager
+def cancellable(outputs):
+    """Run the body as a job writing ``outputs``: stale pending files of an earlier,
+    killed run are removed first, and SIGTERM (Snakemake cancelling, SLURM's
+    ``scancel`` or time limit) raises :class:`Terminated` so that a pending file is
+    deleted as the exception unwinds (Ctrl-C already raises KeyboardInterrupt)."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        remove_stale_pending(outputs)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def write_pending(model, path):
     """Write ``model`` now, under a hidden temporary name beside ``path``.
 
     The first half of :func:`atomic_save`, for a product that may only appear
     once later work has succeeded: move it into place with
     :func:`commit_pending`, or delete the returned file. ``meta.filename``
-    records the final name. On failure nothing is left behind.
+    records the final name. On failure nothing is left behind; a file-system
+    error (disk full, read-only or unwritable directory) is an ExposureError
+    naming the exposure, the file and the cause.
 
     Returns
     -------
     Path
         The temporary file (same directory as ``path``).
     """
+    from snakewebb.errors import ProductWriteError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model.meta.filename = path.name
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_pending_prefix(path), suffix=_PENDING_SUFFIX,
+                                   dir=path.parent)
         # mkstemp makes the file private (0600); products get the usual umask-based mode.
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             model.to_fits(handle, overwrite=True)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except BaseException as err:
+        cause = _file_system_cause(err, path.parent)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if cause is None:
+            raise
+        # full disk, read-only or unwritable directory: one line
+        raise ProductWriteError(exposure_name(path), f"cannot write {path}: {cause}") from err
     return Path(tmp)
+
+
+def _file_system_cause(err, directory):
+    """The file-system failure behind ``err`` (an OSError, or what a library raised
+    while handling one: astropy's writer can turn a full disk into an AttributeError),
+    as text; None when there is none."""
+    seen = err
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__context__
+    if seen is None:
+        return None
+    if seen.strerror:
+        return seen.strerror
+    try:  # numpy's tofile reports a short write without errno: is the disk full?
+        stat = os.statvfs(directory)
+        if stat.f_bavail * stat.f_frsize < 2880:
+            return os.strerror(errno.ENOSPC)
+    except OSError:
+        pass
+    return str(seen)
 
 
 def commit_pending(pending, path):

@@ -4,6 +4,8 @@ Shared by the step layer and by the workflow, so that the graph Snakemake
 builds and the products the steps write agree on every exposure.
 """
 
+from snakewebb.instruments import INSTRUMENTS
+
 __all__ = [
     "EXP_TYPES_BY_INSTRUMENT",
     "SUPPORTED_EXP_TYPES",
@@ -20,15 +22,8 @@ __all__ = [
 #: Imaging exposure types this project calibrates, per INSTRUME: every type that
 #: calwebb_image2 calibrates with the plain imaging WCS, flat field and photometry
 #: of its instrument (science imaging, coronagraphy, AMI, focus sweeps, target
-#: acquisitions). The plain imaging type comes first.
-EXP_TYPES_BY_INSTRUMENT = {
-    "NIRCAM": ("NRC_IMAGE", "NRC_TSIMAGE", "NRC_CORON", "NRC_FOCUS", "NRC_TACQ",
-               "NRC_TACONFIRM"),
-    "MIRI": ("MIR_IMAGE", "MIR_LYOT", "MIR_4QPM", "MIR_CORONCAL", "MIR_TACQ",
-             "MIR_TACONFIRM"),
-    "NIRISS": ("NIS_IMAGE", "NIS_AMI", "NIS_FOCUS", "NIS_TACQ", "NIS_TACONFIRM"),
-    "FGS": ("FGS_IMAGE", "FGS_FOCUS"),
-}
+#: acquisitions). The plain imaging type comes first. From :mod:`snakewebb.instruments`.
+EXP_TYPES_BY_INSTRUMENT = {name: i.exp_types for name, i in INSTRUMENTS.items()}
 
 #: Imaging exposure types this project calibrates (all instruments).
 SUPPORTED_EXP_TYPES = frozenset(
@@ -36,7 +31,9 @@ SUPPORTED_EXP_TYPES = frozenset(
 )
 
 #: Exposure types that calwebb_image2 resamples to ``_i2d`` (2D, non-TSO data only).
-RESAMPLE_EXP_TYPES = frozenset({"MIR_IMAGE", "NRC_IMAGE", "NIS_IMAGE"})
+RESAMPLE_EXP_TYPES = frozenset(
+    t for i in INSTRUMENTS.values() for t in i.resample_exp_types
+)
 
 #: Exposure types treated as time series whatever their TSOVISIT says.
 DEFAULT_TSO_EXP_TYPES = ("NRC_TSIMAGE",)

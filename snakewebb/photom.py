@@ -28,6 +28,7 @@ import logging
 import numpy as np
 from astropy import units as u
 
+from snakewebb import instruments
 from snakewebb.flat_field import mark_invalid
 
 __all__ = [
@@ -59,26 +60,23 @@ def _column_names(table):
 
 
 def _match_fields(model, table):
-    """The column -> value pairs that select the PHOTOM row for ``model``."""
+    """The column -> value pairs that select the PHOTOM row for ``model``, in the order
+    they are tried (the instrument's keys, :mod:`snakewebb.instruments`)."""
     instrument = _upper(model.meta.instrument.name)
-    filt = _upper(model.meta.instrument.filter)
-    pupil = _upper(model.meta.instrument.pupil)
-    subarray = _upper(model.meta.subarray.name)
-    if instrument == "NIRCAM":
-        fields = {"filter": filt, "pupil": pupil}
-        if "subarray" in _column_names(table):
-            fields["subarray"] = subarray
-        return [fields]
-    if instrument == "NIRISS":
-        return [{"filter": filt, "pupil": pupil}]
-    if instrument == "MIRI":
-        return [
-            {"subarray": subarray, "filter": filt},
-            {"subarray": "GENERIC", "filter": filt},
-        ]
-    if instrument == "FGS":
-        return [{}]
-    raise PhotomError(f"no imaging photometry for instrument {instrument}")
+    info = instruments.instrument(instrument)
+    if info is None:
+        raise PhotomError(f"no imaging photometry for instrument {instrument}")
+    values = {
+        "filter": _upper(model.meta.instrument.filter),
+        "pupil": _upper(model.meta.instrument.pupil),
+        "subarray": _upper(model.meta.subarray.name),
+    }
+    fields = {key: values[key] for key in info.photom_keys}
+    columns = _column_names(table) if info.photom_optional_keys else ()
+    fields.update({key: values[key] for key in info.photom_optional_keys if key in columns})
+    if info.photom_generic_subarray:
+        return [fields, {**fields, "subarray": "GENERIC"}]
+    return [fields]
 
 
 def find_row(table, fields):
@@ -190,16 +188,6 @@ def time_correction(photom_ref, row, mid_time):
     return value
 
 
-def _corner(meta):
-    """0-based (y, x) corner of a model's subarray, or None without SUBSTRT1/SUBSTRT2."""
-    sub = getattr(meta, "subarray", None)
-    xstart = getattr(sub, "xstart", None)
-    ystart = getattr(sub, "ystart", None)
-    if xstart is None or ystart is None:
-        return None
-    return int(ystart) - 1, int(xstart) - 1
-
-
 def area_for_science(model, area_ref):
     """The AREA map cut to the science footprint (float32, a new array).
 
@@ -217,7 +205,7 @@ def area_for_science(model, area_ref):
     shape = tuple(area_ref.data.shape)
     if len(shape) != 2:
         raise PhotomError(f"AREA map is {len(shape)}D, not an image")
-    corner = _corner(model.meta)
+    corner = instruments.subarray_corner(model.meta)
     if corner is None:
         if shape != (ny, nx):
             raise PhotomError(
@@ -225,7 +213,7 @@ def area_for_science(model, area_ref):
                 f"{shape[0]}x{shape[1]} is not the data's {ny}x{nx}: cannot place it"
             )
         corner = (0, 0)
-    ref_corner = _corner(area_ref.meta) or (0, 0)
+    ref_corner = instruments.subarray_corner(area_ref.meta) or (0, 0)
     y0, x0 = corner[0] - ref_corner[0], corner[1] - ref_corner[1]
     if y0 < 0 or x0 < 0 or y0 + ny > shape[0] or x0 + nx > shape[1]:
         raise PhotomError(
@@ -288,8 +276,8 @@ def apply_photom(model, photom_ref, area_ref=None, *, copy=True, apply_time_corr
     table = photom_ref.phot_table
     if "photmjsr" not in _column_names(table):
         raise PhotomError("PHOTOM table has no PHOTMJSR column")
-    instrument = _upper(model.meta.instrument.name)
-    niriss_cube = instrument == "NIRISS" and model.data.ndim == 3
+    info = instruments.instrument(model.meta.instrument.name)
+    niriss_cube = info is not None and not info.photom_cubes and model.data.ndim == 3
     row = None
     if not niriss_cube:
         candidates = _match_fields(model, table)

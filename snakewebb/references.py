@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from snakewebb import registry
 from snakewebb.errors import ReferenceLookupError, SnakewebbError
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SERVERLESS_URL",
     "DATAMODEL_PATHS",
     "configure_crds",
+    "default_context",
     "matching_parameters",
     "best_references",
     "best_references_table",
@@ -36,15 +38,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Reference types each of our steps uses.
-REFTYPES = {
-    "assign_wcs": ("distortion", "filteroffset"),
-    "flat_field": ("flat",),
-    "photom": ("photom", "area"),
-}
+#: Reference types each of our steps uses (declared in :mod:`snakewebb.registry`).
+REFTYPES = registry.REFTYPES
 
 #: Every reference type of :data:`REFTYPES`, in step order.
-ALL_REFTYPES = tuple(t for types in REFTYPES.values() for t in types)
+ALL_REFTYPES = registry.ALL_REFTYPES
 
 #: Any CRDS server URL containing "serverless" makes the client work from the cache only.
 SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
@@ -107,6 +105,13 @@ def _operational_context(crds_path, key="operational_context"):
     if not pmaps:
         raise SnakewebbError(f"CRDS cache {crds_path} holds no JWST context (*.pmap)")
     return pmaps[-1].name
+
+
+def default_context(crds_path):
+    """The context a cache is used with when none is named: the operational one its
+    ``config/jwst/server_config`` names (what crds itself uses offline), else its
+    newest ``.pmap``."""
+    return _operational_context(crds_path)
 
 
 def configure_crds(crds_path=None, context=None, server_url=None):
@@ -560,7 +565,7 @@ def _date_group(match, breaks):
     return ("interval", tuple(sorted(params.items())), where)
 
 
-def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
+def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES, problems=None):
     """Best references for a whole exposure table, with few CRDS calls.
 
     Exposures that differ only in their observation date and time are resolved
@@ -577,16 +582,22 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
         ``exp_type``, ``filter``, ``pupil``, ``subarray``, ``date_obs``).
     context, reftypes
         As for :func:`best_references`.
+    problems : dict, optional
+        When given, an exposure whose references cannot be resolved is recorded
+        there (label -> :class:`ReferenceLookupError` naming it) and left out of
+        the result instead of raising.
 
     Returns
     -------
     pandas.DataFrame
-        Same index, one column per reftype: absolute path or ``None`` (N/A).
+        Same index (less the exposures put in ``problems``), one column per
+        reftype: absolute path or ``None`` (N/A).
 
     Raises
     ------
     ReferenceLookupError
-        For the first exposure whose references cannot be resolved.
+        For the first exposure whose references cannot be resolved (without
+        ``problems``).
     """
     import pandas as pd
 
@@ -613,11 +624,21 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES):
                 group = _date_group(match, breaks[instrument])
                 answer = by_group.get(group)
                 if answer is None:
-                    answer = _resolve(crds_path, context, match, reftypes, label)
+                    try:
+                        answer = _resolve(crds_path, context, match, reftypes, label)
+                    except ReferenceLookupError as err:
+                        if problems is None:
+                            raise
+                        answer = err
                     by_group[group] = answer
                 by_key[key] = answer
+            if isinstance(answer, ReferenceLookupError):
+                problems[label] = ReferenceLookupError(label, answer.reftype,
+                                                       answer.problem.partition(": ")[2])
+                continue
             rows[label] = answer
         log.debug("CRDS asked %d times for %d exposures", len(by_group), len(params))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(reftypes))
-    table = table.reindex(params.index).astype(object)
+    index = params.index if not problems else params.index[~params.index.isin(list(problems))]
+    table = table.reindex(index).astype(object)
     return table.where(table.notna(), None)

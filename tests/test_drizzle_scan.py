@@ -205,3 +205,17 @@ def test_a_failing_prediction_falls_back_to_one_block(monkeypatch):
     out = rs.resample_image(model, block_rows=16)
     monkeypatch.undo()
     np.testing.assert_array_equal(out.wht, rs.resample_image(model, block_rows=10_000).wht)
+
+
+def test_row_blocks_switched_off_drizzle_whole_with_the_same_product(monkeypatch):
+    """``block_rows=None``: one block, no scan prediction, the product of the row blocks."""
+    model = _model("nircam", 8, EDGES)
+    calls = []
+    scan = rs.drizzle_scan.scan
+    monkeypatch.setattr(rs.drizzle_scan, "scan", lambda *args: calls.append(1) or scan(*args))
+    whole = rs.resample_image(model, block_rows=None)
+    assert not calls
+    blocks = rs.resample_image(model, block_rows=16)
+    assert calls
+    for name in ("data", "wht", "con", "err") + rs.VARIANCES:
+        np.testing.assert_array_equal(getattr(blocks, name), getattr(whole, name), err_msg=name)

@@ -84,6 +84,9 @@ def test_rateints_gives_calints_and_context_is_recorded(tmp_path, refs):
         assert cal.var_flat.shape == (3, 16, 20)
         assert cal.meta.cal_step.bkg_subtract == "SKIPPED"  # TSO: never background
         assert cal.meta.ref_file.crds.context_used == "jwst_0002.pmap"
+        import crds  # CRDS_VER is the version crds itself reports
+
+        assert cal.meta.ref_file.crds.sw_version == crds.__version__
 
 
 def test_background_and_bsub_product(tmp_path, refs):

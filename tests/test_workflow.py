@@ -328,13 +328,14 @@ configfile: {str(REPO / "config" / "config.yaml")!r}
 validate(config, {str(REPO / "config" / "config.schema.yaml")!r}, set_default=True)
 include: {str(REPO / "rules" / "common.smk")!r}
 
-functions = (refs_for, cal_input, cal_options, asn_names, bsub_input, resample_input)
-name = next(iter(RECORDS))
+functions = (refs_for, cal_input, cal_options, asn_names, bsub_input, resample_input,
+             problem_of)
+name = EXPOSURES[0]
 json.dump({{"params": {{f.__name__: list(getattr(f, FUNC_OVERWRITE_PARAMS_ATTR))
                         for f in functions}},
-           "cal_input": cal_input(Wildcards(fromdict={{"exposure": name,
-                                                       "calsuffix": RECORDS[name][0]}})),
-           "refs": REFS[name]}},
+           "cal_input": cal_input(Wildcards(fromdict={{
+               "exposure": name, "calsuffix": PLAN.records[name].cal_suffix}})),
+           "refs": dict(PLAN.records[name].refs)}},
           open("recorded.json", "w"))
 
 rule nothing:
@@ -350,7 +351,7 @@ rule nothing:
     recorded = json.loads((tmp_path / "recorded.json").read_text())
     assert recorded["params"] == {name: ["wildcards"] for name in
                                   ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
-                                   "resample_input")}
+                                   "resample_input", "problem_of")}
     inputs = recorded["cal_input"]
     assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))
     assert {k: v for k, v in inputs.items() if k not in ("science", "backgrounds")} \
@@ -399,8 +400,10 @@ def test_one_failing_exposure_does_not_stop_the_others(campaign, tmp_path):
 
 
 def _graph_error(campaign, tmp_path, asn_file):
+    """With on_plan_error: fail, a planning problem stops the run before any job
+    (the default makes it a failing job of its own: tests/test_bad_input_workflow.py)."""
     config = (f"asn={json.dumps([str(asn_file)])}", f"crds_path={campaign.crds}",
-              f"crds_context={campaign.contexts[0]}")
+              f"crds_context={campaign.contexts[0]}", "on_plan_error=fail")
     result = snakemake(tmp_path, "all", "--dry-run", config=config, check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr   # a dry run logs to stdout

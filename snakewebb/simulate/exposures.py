@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..instruments import full_frame
 from ..io import atomic_save
 from .campaign import _lonlat, _position_angle, _rotation, _unit, siaf_aperture
 
@@ -679,7 +680,7 @@ def _bad_pixels(seed, detector, instrument):
     Returns ((rows, columns, DQ bits), ...) in 0-based full-frame coordinates.
     """
     bad_rng = _stable_rng(seed, "badpix", detector)
-    full_shape = (1024, 1032) if instrument == "MIRI" else (2048, 2048)
+    full_shape = full_frame(instrument)
     n_full = full_shape[0] * full_shape[1]
     hot_idx = bad_rng.choice(n_full, size=n_full // 2000, replace=False)
     dead_idx = bad_rng.choice(n_full, size=n_full // 5000, replace=False)

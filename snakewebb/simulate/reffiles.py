@@ -26,6 +26,7 @@ from functools import lru_cache
 import numpy as np
 
 from snakewebb import modes
+from snakewebb.instruments import full_frame
 
 __all__ = [
     "DETECTORS",
@@ -74,7 +75,7 @@ class DetectorInfo:
 
 
 def _nircam(det, aper, channel, module):
-    return DetectorInfo("NIRCAM", det, "NIRCam", aper, (2048, 2048), 4, channel, module)
+    return DetectorInfo("NIRCAM", det, "NIRCam", aper, full_frame("NIRCAM"), 4, channel, module)
 
 
 #: Detectors the simulator supports, keyed by DETECTOR.
@@ -83,10 +84,10 @@ DETECTORS = {
        for m in "AB" for i in range(1, 5)},
     "NRCALONG": _nircam("NRCALONG", "NRCA5_FULL", "LONG", "A"),
     "NRCBLONG": _nircam("NRCBLONG", "NRCB5_FULL", "LONG", "B"),
-    "MIRIMAGE": DetectorInfo("MIRI", "MIRIMAGE", "MIRI", "MIRIM_FULL", (1024, 1032), 4),
-    "NIS": DetectorInfo("NIRISS", "NIS", "NIRISS", "NIS_CEN", (2048, 2048), 4),
-    "GUIDER1": DetectorInfo("FGS", "GUIDER1", "FGS", "FGS1_FULL", (2048, 2048), 4),
-    "GUIDER2": DetectorInfo("FGS", "GUIDER2", "FGS", "FGS2_FULL", (2048, 2048), 4),
+    "MIRIMAGE": DetectorInfo("MIRI", "MIRIMAGE", "MIRI", "MIRIM_FULL", full_frame("MIRI"), 4),
+    "NIS": DetectorInfo("NIRISS", "NIS", "NIRISS", "NIS_CEN", full_frame("NIRISS"), 4),
+    "GUIDER1": DetectorInfo("FGS", "GUIDER1", "FGS", "FGS1_FULL", full_frame("FGS"), 4),
+    "GUIDER2": DetectorInfo("FGS", "GUIDER2", "FGS", "FGS2_FULL", full_frame("FGS"), 4),
 }
 
 #: Imaging EXP_TYPEs per instrument, as the rmaps select them: every type the project

@@ -7,6 +7,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from snakewebb import flat_field as algorithm
+from snakewebb import registry
 from snakewebb.errors import ExposureError
 from snakewebb.io import refuse_truncated_fits
 from snakewebb.steps import provenance
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 #: Flat types the official step looks up; only FLAT applies to imaging, the
 #: NIRSpec spectroscopic ones are recorded as N/A like in official products.
-_NA_FLAT_TYPES = ("fflat", "sflat", "dflat")
+_NA_FLAT_TYPES = registry.step("flat_field").na_reftypes
 
 
 class _Node:

@@ -13,21 +13,18 @@ Every failure is a one-line :class:`~snakewebb.errors.ExposureError`.
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import field, make_dataclass
 from pathlib import Path
 
 import numpy as np
 
-from snakewebb import modes
+from snakewebb import modes, registry, timing
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import (
     atomic_save, commit_pending, exposure_name, refuse_truncated_fits, write_pending,
 )
 from snakewebb.steps import provenance
-from snakewebb.steps.assign_wcs import run_assign_wcs
 from snakewebb.steps.background import run_background
-from snakewebb.steps.flat_field import run_flat_field
-from snakewebb.steps.photom import run_photom
 
 __all__ = ["Image2Options", "calibrate_exposure", "subtract_background_file", "open_science"]
 
@@ -40,18 +37,33 @@ _REQUIRED_KEYWORDS = (
 )
 
 
-@dataclass
-class Image2Options:
-    """Science choices of the stage-2 imaging calibration (defaults: the official ones)."""
+def _skips(self, name):
+    """True when step ``name`` (a :data:`snakewebb.registry.IMAGE2_STEPS` name) is skipped."""
+    return getattr(self, registry.skip_option(name))
 
-    tso_exp_types: tuple = modes.DEFAULT_TSO_EXP_TYPES
-    skip_background: bool = False
-    skip_assign_wcs: bool = False
-    skip_flat_field: bool = False
-    skip_photom: bool = False
-    bkg_sigma: float = 3.0  # official background step defaults
-    bkg_maxiters: int | None = None
-    crds_context: str | None = None  # recorded in provenance; lookups use configure_crds
+
+# A dataclass whose skip_<step> fields come from the registry, one per step of a _cal.
+Image2Options = make_dataclass(
+    "Image2Options",
+    [("tso_exp_types", tuple, field(default=modes.DEFAULT_TSO_EXP_TYPES))]
+    + [(registry.skip_option(s.name), bool, field(default=False))
+       for s in registry.IMAGE2_STEPS]
+    + [("bkg_sigma", float, field(default=3.0)),  # official background step defaults
+       ("bkg_maxiters", int | None, field(default=None)),
+       ("crds_context", str | None, field(default=None))],
+    namespace={
+        "__doc__": """Science choices of the stage-2 imaging calibration (defaults: the official ones).
+
+        ``tso_exp_types``: EXP_TYPEs treated as time series; ``skip_<step>`` for each step
+        of :data:`snakewebb.registry.IMAGE2_STEPS` (``skip_background``,
+        ``skip_assign_wcs``, ``skip_flat_field``, ``skip_photom``); ``bkg_sigma``,
+        ``bkg_maxiters``: the background step's clipping; ``crds_context``: recorded in
+        provenance (lookups use configure_crds).
+        """,
+        "skips": _skips,
+        "__module__": __name__,  # (make_dataclass's module= is Python 3.12+)
+    },
+)
 
 
 #: Arrays of a slope product that must have the shape of SCI when present.
@@ -174,14 +186,11 @@ def _lookup_references(model, options, *, exposure):
     """Best references for the steps that will run, and the CRDS context used."""
     from snakewebb import references
 
-    wanted = []
-    for step, skip in (
-        ("assign_wcs", options.skip_assign_wcs),
-        ("flat_field", options.skip_flat_field),
-        ("photom", options.skip_photom),
-    ):
-        if not skip:
-            wanted.extend(references.REFTYPES[step])
+    wanted = [
+        reftype
+        for step in registry.REFERENCE_STEPS if not options.skips(step.name)
+        for reftype in step.reftypes
+    ]
     try:
         context = references.configure_crds(context=options.crds_context)
     except SnakewebbError as exc:
@@ -194,21 +203,15 @@ def _lookup_references(model, options, *, exposure):
     return refs, context
 
 
-#: Spectroscopic WCS reference types the official assign_wcs step also looks up;
-#: N/A for every imaging mode, and recorded so (R_* keywords) as official products do.
-_WCS_NA_REFTYPES = (
-    "specwcs", "regions", "wavelengthrange", "camera", "chromcorr", "collimator",
-    "disperser", "fore", "fpa", "msa", "ote", "ifupost", "ifufore", "ifuslicer",
-)
+#: The function of each step run with the reference files, imported with this module.
+_RUNNERS = {step.name: step.function() for step in registry.REFERENCE_STEPS}
 
 
-def _assign_wcs(model, refs, *, exposure):
-    # In place: assign_wcs only adds metadata, and leaves the model as it was if it fails.
-    model = run_assign_wcs(model, refs, exposure=exposure, copy=False)
-    for reftype in _WCS_NA_REFTYPES:
+def _record_na_reftypes(model, step):
+    """The types the official step also looks up, N/A for imaging: recorded so (R_*)."""
+    for reftype in step.na_reftypes:
         if getattr(model.meta.ref_file, reftype).name is None:
             provenance.record_reference(model, reftype, None)
-    return model
 
 
 def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
@@ -223,18 +226,12 @@ def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
         provenance.record_software(model)
         bsub_pending = write_pending(model, bsub_output)
     try:
-        if options.skip_assign_wcs:
-            provenance.mark_step(model, "assign_wcs", provenance.SKIPPED)
-        else:
-            model = _assign_wcs(model, refs, exposure=exposure)
-        if options.skip_flat_field:
-            provenance.mark_step(model, "flat_field", provenance.SKIPPED)
-        else:
-            model = run_flat_field(model, refs, exposure=exposure, copy=False)
-        if options.skip_photom:
-            provenance.mark_step(model, "photom", provenance.SKIPPED)
-        else:
-            model = run_photom(model, refs, exposure=exposure, copy=False)
+        for step in registry.REFERENCE_STEPS:  # in place: a failure discards the model
+            if options.skips(step.name):
+                provenance.mark_step(model, step.name, provenance.SKIPPED)
+            else:
+                model = _RUNNERS[step.name](model, refs, exposure=exposure, copy=False)
+                _record_na_reftypes(model, step)
         provenance.record_software(model, context)
     except BaseException:
         if bsub_pending is not None:
@@ -280,19 +277,23 @@ def calibrate_exposure(
     """
     exposure = exposure_name(science)
     model = open_science(science, exposure=exposure)
+    timing.mark("open")
     bsub_pending = None
     try:
         provenance.record_association(model, asn)
         model, bsub_pending = _calibrate(
             model, list(backgrounds), refs, options, exposure=exposure, bsub_output=bsub_output
         )
+        timing.mark("science")
         cal_pending = write_pending(model, output)
         bsub_written = False
         try:
             if bsub_pending is not None:
                 commit_pending(bsub_pending, bsub_output)
                 bsub_pending, bsub_written = None, True
-            return commit_pending(cal_pending, output)
+            written = commit_pending(cal_pending, output)
+            timing.mark("write")
+            return written
         except BaseException:
             cal_pending.unlink(missing_ok=True)
             if bsub_written:
@@ -322,11 +323,15 @@ def subtract_background_file(science, backgrounds, output, *, options=Image2Opti
     """
     exposure = exposure_name(science)
     model = open_science(science, exposure=exposure)
+    timing.mark("open")
     try:
         provenance.record_association(model, asn)
         model = _apply_background(model, list(backgrounds), options, exposure=exposure)
         provenance.record_software(model)
-        return atomic_save(model, output)
+        timing.mark("science")
+        written = atomic_save(model, output)
+        timing.mark("write")
+        return written
     except ExposureError:
         raise
     except Exception as exc:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from snakewebb import modes
+from snakewebb import modes, timing
 from snakewebb import resample as algorithm
 from snakewebb.errors import ExposureError
 from snakewebb.io import atomic_save, exposure_name
@@ -132,6 +132,7 @@ def resample_exposure(cal, output, *, options=ResampleOptions()):
         raise ExposureError(exposure, "invalid resample options: " + "; ".join(problems))
 
     model = _open_cal(cal, exposure)
+    timing.mark("open")
     try:
         _check_resamplable(model, exposure)
         try:
@@ -156,7 +157,9 @@ def resample_exposure(cal, output, *, options=ResampleOptions()):
     try:
         provenance.mark_step(result, "resample", provenance.COMPLETE)
         provenance.record_software(result)
+        timing.mark("science")
         atomic_save(result, output)
+        timing.mark("write")
     except ExposureError:
         raise
     except Exception as exc:

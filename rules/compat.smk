@@ -1,0 +1,83 @@
+# Snakemake internals the workflow relies on, in one place, behind a version guard.
+#
+# input_function(): for every job Snakemake inspects an input function's parameters
+# twice (inspect.signature, to know whether it wants `input`, `groupid`, ...): ~0.5 s
+# of a 10,000-exposure dry run (benchmarks/bench_campaign_10k.py). Snakemake's own
+# wrappers (subpath(), ...) record the parameters once on the function with
+# snakemake.common.overwrite_function_params; so do we. The function and what it is
+# called with are unchanged. Outside the tested releases (9.x), or when the helper is
+# gone, the decorator does nothing and planning costs a little more.
+import snakemake as _snakemake
+
+_SNAKEMAKE_MAJOR = int(_snakemake.__version__.split(".")[0])
+get_function_params = overwrite_function_params = None
+if _SNAKEMAKE_MAJOR == 9:
+    try:
+        from snakemake.common import get_function_params, overwrite_function_params
+    except ImportError:
+        pass
+
+
+def input_function(func):
+    """Mark ``func`` as an input function whose parameters Snakemake need not inspect."""
+    if overwrite_function_params is not None:
+        overwrite_function_params(func, get_function_params(func))
+    return func
+
+
+# clear_stale_locks(): Snakemake locks its working directory (.snakemake/locks) and a
+# SIGKILLed Snakemake (or a lost machine) leaves the lock behind: the same command then
+# refuses until `--unlock`. The lock files do not say who holds them, so each main
+# Snakemake process of this workflow records itself in .snakemake/snakewebb_runs
+# (host, pid, process start time); when every process recorded on this host is gone
+# and none on another host is recorded, the locks left are stale and removed, as
+# `--unlock` would. A live run (here or, to be safe, any run recorded by another
+# host) keeps its locks, and Snakemake refuses a second run as usual.
+import os as _os
+import socket as _socket
+from pathlib import Path as _Path
+
+_RUNS = _Path(".snakemake", "snakewebb_runs")
+_LOCKS = _Path(".snakemake", "locks")
+
+
+def _started(pid):
+    """Start time of process ``pid`` (clock ticks since boot), None if it is gone."""
+    try:
+        return _Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        try:
+            _os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+
+
+def clear_stale_locks():
+    """Remove Snakemake's locks when the processes that could hold them are all gone;
+    record this process. Returns the number of lock files removed."""
+    if _SNAKEMAKE_MAJOR != 9:
+        return 0
+    host, live = _socket.gethostname(), False
+    _RUNS.mkdir(parents=True, exist_ok=True)
+    for record in _RUNS.iterdir():
+        try:
+            rec_host, pid, started = record.read_text().split()
+        except (OSError, ValueError):
+            continue
+        if rec_host != host:
+            live = True
+        elif int(pid) != _os.getpid() and _started(int(pid)) in (started, "?"):
+            live = True
+        else:
+            record.unlink(missing_ok=True)
+    removed = 0
+    if not live and _LOCKS.is_dir():
+        for lock in _LOCKS.iterdir():
+            lock.unlink(missing_ok=True)
+            removed += 1
+    (_RUNS / f"{host}.{_os.getpid()}").write_text(
+        f"{host} {_os.getpid()} {_started(_os.getpid())}\n")
+    return removed

@@ -1,0 +1,338 @@
+"""The campaign plan: what the workflow does for each exposure, as data.
+
+:func:`build_plan` turns the validated configuration into a :class:`Plan` in one
+call: one immutable :class:`ExposurePlan` per exposure (its science and background
+files, product suffixes, reference files, whether it subtracts a background or is
+resampled, the options its jobs get) and one record per problem found while
+planning (an unreadable ``_rate``, an unsupported EXP_TYPE, a missing ASN member,
+a reference CRDS cannot give, a malformed ASN file, ...). ``rules/common.smk``
+only wires this into Snakemake; nothing here imports Snakemake, so the plan is
+unit-tested like any function.
+
+A problem is kept to the exposure (or the ASN file) it concerns: the others are
+planned as usual, and the workflow turns each problem into a job of its own that
+fails with the problem's one line (``on_plan_error: job``, the default), or stops
+before any job with every problem listed (``on_plan_error: fail``).
+"""
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from snakewebb import exposures, references
+from snakewebb.checksums import reference_checksum_problems
+from snakewebb.errors import ReferenceLookupError, SnakewebbError
+from snakewebb.exposures import Problem
+
+__all__ = [
+    "CrdsSettings",
+    "ExposurePlan",
+    "Plan",
+    "PlanError",
+    "Problem",
+    "DEMO_CRDS_PATH",
+    "crds_settings",
+    "build_plan",
+    "problem_table",
+]
+
+log = logging.getLogger(__name__)
+
+#: The cache ``make demo`` writes, used when neither the config nor CRDS_PATH names one.
+DEMO_CRDS_PATH = "demo/crds"
+
+
+class PlanError(SnakewebbError):
+    """The campaign cannot be planned at all (no CRDS cache, unknown context, ...)."""
+
+
+# ------------------------------------------------------------------------- CRDS
+
+@dataclass(frozen=True)
+class CrdsSettings:
+    """Which CRDS cache and context the campaign uses, resolved once.
+
+    ``context`` is None until :meth:`configure` has chosen it: the config's or
+    CRDS_CONTEXT's, else the context the cache's ``server_config`` calls
+    operational (what ``crds`` itself uses offline), else the cache's newest
+    ``.pmap`` (see :func:`snakewebb.references.configure_crds`).
+    """
+
+    path: str
+    context: str | None = None
+
+    def configure(self):
+        """Point the crds library at this cache; return the settings with the context
+        in use (``jwst_0002.pmap``).
+
+        crds reads its settings from the process environment, so this is the one
+        place that writes CRDS_PATH / CRDS_CONTEXT / CRDS_SERVER_URL / CRDS_MODE.
+        """
+        context = self.context or references.default_context(self.path)
+        context = references.configure_crds(crds_path=self.path, context=context)
+        return replace(self, path=os.environ["CRDS_PATH"], context=context)
+
+
+def crds_settings(config, environ=None, *, demo_path=DEMO_CRDS_PATH):
+    """The CRDS settings of a campaign: config, else the environment, else the demo cache.
+
+    Parameters
+    ----------
+    config : dict
+        The validated workflow configuration (``crds_path``, ``crds_context``).
+    environ : mapping, optional
+        The environment, read here and nowhere else (default ``os.environ``).
+    demo_path : str
+        The demo cache, used when neither names a cache and it exists.
+
+    Raises
+    ------
+    PlanError
+        No cache is named and the demo cache is absent.
+    """
+    environ = os.environ if environ is None else environ
+    path = config.get("crds_path") or environ.get("CRDS_PATH")
+    if not path:
+        if not Path(demo_path, "mappings", "jwst").is_dir():
+            raise PlanError(
+                "no CRDS cache: set CRDS_PATH (or --config crds_path=...); the demo "
+                f"cache {demo_path} is not in this directory (make demo writes it)"
+            )
+        path = demo_path
+    context = config.get("crds_context") or environ.get("CRDS_CONTEXT") or None
+    return CrdsSettings(path=str(path), context=context)
+
+
+# --------------------------------------------------------------------- records
+
+@dataclass(frozen=True, slots=True)
+class ExposurePlan:
+    """Everything the workflow does with one exposure (or why it cannot).
+
+    A record with a ``problem`` is planned as nothing but a failing job; its other
+    fields are what was known before the problem was found (``science`` is None
+    for an unusable ASN file, whose record is named after the file).
+    """
+
+    name: str
+    asn: str | None = None                 # the ASN file (absolute path)
+    asn_pool: str | None = None
+    science: str | None = None
+    backgrounds: tuple = ()
+    cal_suffix: str = "cal"                # cal | calints
+    bsub_suffix: str = "bsub"              # bsub | bsubints
+    subtracts_background: bool = False     # background members, not TSO, not skipped
+    resampled: bool = False                # an _i2d is made
+    refs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    problem: str | None = None             # one line, "<name>: <cause>"
+
+    @property
+    def asn_names(self):
+        """The ASN file name and pool its products record (ASNTABLE/ASNPOOL)."""
+        return {"table": os.path.basename(self.asn) if self.asn else None,
+                "pool": self.asn_pool}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole campaign: records by name, the options of each rule, the CRDS settings."""
+
+    records: MappingProxyType              # name -> ExposurePlan (problems included)
+    crds: CrdsSettings
+    output_dir: str
+    save_bsub: bool
+    image2_options: MappingProxyType       # calibrate params when it subtracts a background
+    resample_options: MappingProxyType
+
+    @property
+    def exposures(self):
+        """Names of the exposures that are planned (no problem), in campaign order."""
+        return [name for name, rec in self.records.items() if rec.problem is None]
+
+    @property
+    def problems(self):
+        """The records that carry a planning problem."""
+        return [rec for rec in self.records.values() if rec.problem is not None]
+
+    def product(self, name, suffix):
+        return f"{self.output_dir}/{name}_{suffix}.fits"
+
+    def cal_files(self):
+        return [self.product(n, r.cal_suffix) for n, r in self.records.items()
+                if r.problem is None]
+
+    def i2d_files(self):
+        return [self.product(n, "i2d") for n, r in self.records.items()
+                if r.problem is None and r.resampled]
+
+    def bsub_files(self):
+        return [self.product(n, r.bsub_suffix) for n, r in self.records.items()
+                if r.problem is None and r.subtracts_background]
+
+    def problem_files(self):
+        """One target per problem, made by the job that fails with it."""
+        return [f"{self.output_dir}/.snakewebb/problems/{name}" for name in self.records
+                if self.records[name].problem is not None]
+
+    def background_options(self):
+        """subtract_background's params: only what it uses (skipping photom reruns none)."""
+        return {key: self.image2_options[key]
+                for key in ("tso_exp_types", "bkg_sigma", "bkg_maxiters")}
+
+    def cal_options(self, rec):
+        """A calibrate job's params: the background settings only where it subtracts one,
+        so that changing them reruns only those exposures."""
+        options = dict(self.image2_options)
+        if rec.subtracts_background and not self.save_bsub:
+            return options
+        for key in ("tso_exp_types", "skip_background", "bkg_sigma", "bkg_maxiters"):
+            del options[key]
+        return options
+
+
+def _image2_options(config):
+    skip = config["skip"]
+    return {
+        "tso_exp_types": list(config["tso_exp_types"]),
+        "skip_background": skip["background"],
+        "skip_assign_wcs": skip["assign_wcs"],
+        "skip_flat_field": skip["flat_field"],
+        "skip_photom": skip["photom"],
+        "bkg_sigma": config["background"]["sigma"],
+        "bkg_maxiters": config["background"]["maxiters"],
+    }
+
+
+def _used_reftypes(skip):
+    """Reference types of the calibrate steps not skipped: only those are job inputs."""
+    return tuple(reftype for step, reftypes in references.REFTYPES.items()
+                 if not skip.get(step, False) for reftype in reftypes)
+
+
+def _unit_name(asn, taken):
+    """Record name of an unusable ASN file: its file name (made unique)."""
+    name = os.path.basename(asn)
+    number = 1
+    while name in taken:
+        number += 1
+        name = f"{os.path.basename(asn)}.{number}"
+    return name
+
+
+def _check_writable(directory):
+    """Every job writes here: refuse a directory that cannot be written at all."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".snakewebb-probe.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PlanError(f"output directory {directory} cannot be written: "
+                        f"{err.strerror or err}") from None
+
+
+def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
+    """Plan a campaign from its validated configuration.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration after schema validation with defaults (``asn``,
+        ``output_dir``, ``crds_path``, ``crds_context``, ``save_bsub``,
+        ``tso_exp_types``, ``skip``, ``background``, ``resample``).
+    environ : mapping, optional
+        Where CRDS_PATH / CRDS_CONTEXT are read (default ``os.environ``).
+    cache_dir : path, optional
+        Directory of the exposure-table and reference caches (default
+        ``<output_dir>/.snakewebb``).
+    trust_cache : bool
+        Passed to :func:`snakewebb.exposures.exposure_table` (job processes).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    SnakewebbError
+        What no exposure can be planned without: an ASN pattern matching nothing,
+        no CRDS cache, a context the cache lacks.
+    """
+    out = str(config["output_dir"]).rstrip("/") or "."
+    cache_dir = os.path.join(out, ".snakewebb") if cache_dir is None else cache_dir
+    skip = config["skip"]
+    patterns = config["asn"]
+    if isinstance(patterns, str):
+        patterns = [patterns]
+
+    _check_writable(out)
+    found = []
+    table = exposures.exposure_table(
+        patterns, cache_dir=cache_dir, tso_exp_types=tuple(config["tso_exp_types"]),
+        trust_cache=trust_cache, problems=found)
+    crds = crds_settings(config, environ).configure()
+    ref_problems = {}
+    refs = exposures.exposure_references(
+        table, _used_reftypes(skip), context=crds.context, cache_dir=cache_dir,
+        lookup=references.best_references_table, problems=ref_problems)
+
+    damaged = reference_checksum_problems(
+        [path for paths in refs.values() for path in paths.values()], cache_dir)
+    for name, paths in refs.items():
+        for reftype, path in paths.items():
+            if path in damaged and name not in ref_problems:
+                ref_problems[name] = ReferenceLookupError(
+                    name, reftype, f"{os.path.basename(path)} in the CRDS cache: "
+                                   f"{damaged[path]}")
+
+    # no _i2d without a WCS: skipping assign_wcs skips resample too (the official
+    # pipeline fails in its resample step then)
+    resampling = not (skip["resample"] or skip["assign_wcs"])
+    records = {}
+    for name, asn, pool, science, backgrounds, cal, bsub, bkg, resample in zip(
+            table.index, table["asn"], table["asn_pool"], table["science"],
+            table["backgrounds"], table["suffix"], table["bsub_suffix"],
+            table["background"], table["resample"]):
+        err = ref_problems.get(name)
+        records[name] = ExposurePlan(
+            name=name, asn=asn, asn_pool=pool, science=science,
+            backgrounds=tuple(backgrounds), cal_suffix=cal, bsub_suffix=bsub,
+            subtracts_background=bool(bkg) and not skip["background"] and err is None,
+            resampled=bool(resample) and resampling and err is None,
+            refs=MappingProxyType(refs.get(name, {})),
+            problem=None if err is None else str(err))
+    for problem in found:
+        name = problem.exposure or _unit_name(problem.asn, records)
+        if name in records and records[name].problem is None:
+            records[name] = replace(records[name], problem=problem.message,
+                                    subtracts_background=False, resampled=False)
+        elif name not in records:
+            records[name] = ExposurePlan(name=name, asn=problem.asn, problem=problem.message)
+    return Plan(
+        records=MappingProxyType(records), crds=crds, output_dir=out,
+        save_bsub=bool(config["save_bsub"]),
+        image2_options=MappingProxyType(_image2_options(config)),
+        resample_options=MappingProxyType(dict(config["resample"])),
+    )
+
+
+def problem_table(records):
+    """The planning problems as a text table (exposure, ASN, problem), one line each.
+
+    A whole ASN file's problem shows ``-`` as exposure.
+    """
+    rows = []
+    for rec in records:
+        asn = str(rec.asn) if rec.asn else ""
+        if asn and rec.problem.startswith(asn + ": "):
+            exposure, cause = "-", rec.problem[len(asn) + 2:]
+        else:
+            exposure, cause = rec.name, rec.problem.removeprefix(rec.name + ": ")
+        rows.append((exposure, os.path.basename(asn) or "-", cause))
+    widths = [max(len(row[i]) for row in [("exposure", "ASN"), *rows]) for i in range(2)]
+    lines = [f"{'exposure':{widths[0]}}  {'ASN':{widths[1]}}  problem"]
+    lines += [f"{a:{widths[0]}}  {b:{widths[1]}}  {c}" for a, b, c in rows]
+    return "\n".join(lines)
