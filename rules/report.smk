@@ -7,14 +7,14 @@
 # still be made; `all` retries them. See docs/workflow.md, "Report".
 import os
 
-from snakewebb.quicklook import optics as _optics
+from snakewebb.quicklook import header_labels as _header_labels, optics as _optics
 from snakewebb.status import log_path as _log_path, log_reason as _log_reason
 
 QUICKLOOK_SUFFIXES = ("i2d", "calints")
 
 
 def _planned_products():
-    """Exposure -> its products under `all`, in the exposure table's order."""
+    """Exposure -> its products under `all`, in the plan's order."""
     products = {}
     for name in EXPOSURES:
         rec = PLAN.records[name]
@@ -43,11 +43,11 @@ def _reportable():
 
 
 def _label(column):
-    """A report label/category: the exposure table's value of `column` ("" if none)."""
+    """A report label/category: `column` of the product's header (read at report time)."""
 
     def value(wildcards):
-        text = PLAN.records[wildcards.exposure].mode.get(column)
-        return "" if text is None else str(text)
+        path = f"{OUT}/{wildcards.exposure}_{wildcards.qlsuffix}.fits"
+        return _header_labels(path).get(column, "")
 
     return value
 
@@ -74,16 +74,11 @@ def summary_input(wildcards):
 
 
 def summary_plan(wildcards):
-    """Per exposure: its mode and the products `all` makes of it."""
-    columns = ("instrument", "detector", "filter", "pupil", "exp_type")
+    """Per exposure: its science file (for its mode) and the products `all` makes of it."""
     planned = _planned_products()
     return {
-        name: {
-            **{c: "" if (v := PLAN.records[name].mode.get(c)) is None else str(v)
-               for c in columns},
-            "products": planned[name],
-        }
-        for name in planned
+        name: {"science": PLAN.records[name].science, "products": planned[name]}
+        for name in EXPOSURES
     }
 
 

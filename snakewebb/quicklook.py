@@ -10,6 +10,7 @@ canvas and without pyplot.
 
 import logging
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "STRETCHES",
     "QuicklookImage",
     "optics",
+    "header_labels",
     "read_quicklook",
     "block_mean",
     "north_east",
@@ -71,6 +73,19 @@ _LABEL_KEYWORDS = {
 def optics(filter_name, pupil):
     """"F150W/CLEAR": the filter and pupil of an exposure, as the report groups them."""
     return "/".join(str(p) for p in (filter_name, pupil) if p)
+
+
+@lru_cache(maxsize=4096)
+def header_labels(path):
+    """``instrument``, ``detector``, ``filter``, ``pupil``, ``exp_type`` of a FITS file's
+    primary header ("" where absent or unreadable)."""
+    from astropy.io import fits
+
+    try:
+        primary = fits.getheader(path, 0)
+    except (OSError, ValueError):
+        return {key: "" for key in _LABEL_KEYWORDS}
+    return {key: str(primary.get(kw, "") or "").strip() for key, kw in _LABEL_KEYWORDS.items()}
 
 
 def _product_of(path):

@@ -111,9 +111,10 @@ def campaign_rows(plan, output_dir, *, logs_dir="logs", benchmarks_dir="benchmar
     Parameters
     ----------
     plan : dict
-        ``{exposure: {"instrument", "detector", "filter", "pupil", "exp_type",
-        "products": [product names such as "X_cal", "X_i2d"]}}``, the workflow's plan
-        (used for exposures that have no product to read yet).
+        ``{exposure: {"products": [product names such as "X_cal", "X_i2d"],
+        "science": its _rate}}``, the workflow's plan; an entry may also give
+        ``instrument``, ``detector``, ``filter``, ``pupil``, ``exp_type``, else they are
+        read from the science file's header (and then from its ``_cal``).
     output_dir, logs_dir, benchmarks_dir : str or Path
         The workflow's ``output_dir``, ``logs/`` and ``benchmarks/``.
 
@@ -128,6 +129,10 @@ def campaign_rows(plan, output_dir, *, logs_dir="logs", benchmarks_dir="benchmar
     for exposure, entry in plan.items():
         row = {key: entry.get(key) or "" for key in
                ("instrument", "detector", "filter", "pupil", "exp_type")}
+        if not row["instrument"] and entry.get("science"):   # the mode from the _rate
+            from snakewebb.quicklook import header_labels
+
+            row.update({k: v for k, v in header_labels(str(entry["science"])).items() if v})
         row.update(exposure=exposure, steps={}, refs={}, context="", jobs={},
                    reasons=[], products=list(entry.get("products", ())))
         done, missing = [], []
