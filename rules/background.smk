@@ -15,6 +15,7 @@ rule subtract_background:
         options=BACKGROUND_OPTIONS,
         asn=asn_names,
     threads: 1
+    priority: subtract_background_priority
     resources:
         mem_mb=subtract_background_mem_mb,
         runtime=subtract_background_runtime,

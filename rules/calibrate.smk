@@ -16,6 +16,7 @@ rule calibrate:
         options=cal_options,
         asn=asn_names,
     threads: 1
+    priority: calibrate_priority
     resources:
         mem_mb=calibrate_mem_mb,
         runtime=calibrate_runtime,

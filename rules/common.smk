@@ -121,6 +121,21 @@ def resample_input(wildcards):
     return {"cal": PLAN.product(rec.name, "cal")}
 
 
+def _priority_of(rule):
+    """Named priority function of ``rule``'s jobs (snakewebb.plan.Plan.priority)."""
+
+    def priority(wildcards):
+        return PLAN.priority(wildcards.exposure, rule)
+
+    priority.__name__ = f"{rule}_priority"
+    return input_function(priority)
+
+
+subtract_background_priority = _priority_of("subtract_background")
+calibrate_priority = _priority_of("calibrate")
+resample_exposure_priority = _priority_of("resample_exposure")
+
+
 @input_function
 def problem_of(wildcards):
     """The one-line planning problem a planning_problem job fails with."""

@@ -13,6 +13,7 @@ rule resample_exposure:
     params:
         options=RESAMPLE_OPTIONS,
     threads: 1
+    priority: resample_exposure_priority
     resources:
         mem_mb=resample_exposure_mem_mb,
         runtime=resample_exposure_runtime,

@@ -180,6 +180,21 @@ class Plan:
         return [f"{self.output_dir}/.snakewebb/problems/{name}" for name in self.records
                 if self.records[name].problem is not None]
 
+    def priority(self, name, rule):
+        """Scheduling priority of ``rule``'s job for exposure ``name`` (higher first).
+
+        With fewer cores than ready jobs, the order decides how long the last core
+        waits alone: a calibrate job that unlocks a resample (a chain of two jobs) goes
+        before one whose product is final (TSO, cubes, FGS), and a ready resample before
+        both, so the short unchained jobs fill the cores at the end of the campaign.
+        """
+        rec = self.records[name]
+        if rule == "resample_exposure":
+            return 3
+        if rule == "subtract_background" or rec.resampled:
+            return 2
+        return 1
+
     def background_options(self):
         """subtract_background's params: only what it uses (skipping photom reruns none)."""
         return {key: self.image2_options[key]

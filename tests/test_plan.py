@@ -304,3 +304,17 @@ def test_reference_not_matching_its_checksums_is_a_problem_of_its_exposures(
     stamp = verdicts.stat().st_mtime_ns
     assert build_plan(config, environ={}).records[tso].problem == plan.records[tso].problem
     assert verdicts.stat().st_mtime_ns == stamp
+
+
+def test_jobs_that_unlock_others_go_first(campaign, tmp_path, crds_restored):
+    """Priorities: a ready resample, then a calibrate that unlocks one (or a _bsub that
+    unlocks a calibrate), then the calibrate jobs whose product is final."""
+    plan = build_plan(config_for(campaign, campaign.asn / "*_asn.json",
+                                 output_dir=str(tmp_path)), environ={})
+    chained = next(n for n, r in plan.records.items() if r.resampled)
+    final = next(n for n, r in plan.records.items() if not r.resampled)
+    assert (plan.priority(chained, "resample_exposure")
+            > plan.priority(chained, "calibrate") == plan.priority(final, "subtract_background")
+            > plan.priority(final, "calibrate"))
+    # the mode is carried for reports and resources
+    assert set(plan.records[final].mode) >= {"instrument", "exp_type", "is_cube", "tso"}
