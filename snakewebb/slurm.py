@@ -40,7 +40,21 @@ class MemoryKill:
                 f"no product written (more: --set-resources {self.rule}:mem_mb=N)")
 
 
-def memory_kills(log_text):
+#: A JWST exposure ID inside the plugin's log directory name (the job's wildcards
+#: joined by "_"), for a kill that came before the job printed its rule block.
+_EXPOSURE_ID = re.compile(r"jw\d{11}_\d{5}_\d{5}_[a-z0-9]+?(?=_(?:cal|calints|bsub|bsubints)$|$)")
+
+
+def _from_log_path(log):
+    """``(rule, exposure)`` from ``.../rule_<rule>/<wildcards>/<jobid>.log``, "?" if not."""
+    log = Path(log)
+    rule = log.parent.parent.name
+    rule = rule[len("rule_"):] if rule.startswith("rule_") else "?"
+    match = _EXPOSURE_ID.search(log.parent.name)
+    return rule, match.group(0) if match else "?"
+
+
+def memory_kills(log_text, *, default=("?", "?")):
     """Steps killed for their memory in one SLURM job log, in order, each once.
 
     Parameters
@@ -53,10 +67,11 @@ def memory_kills(log_text):
     -------
     list of MemoryKill
         The job running when each kill happened is the last ``rule``/``wildcards``
-        block above it; ``exposure`` is ``"?"`` when no block names one.
+        block above it; without one (the SLURM job's batch step was killed before its
+        Snakemake printed it), ``default``: ``(rule, exposure)`` from the log's path.
     """
     kills, seen = [], set()
-    rule, exposure = "?", "?"
+    rule, exposure = default
     for line in log_text.splitlines():
         match = _RULE.match(line)
         if match:
@@ -95,5 +110,6 @@ def memory_kill_lines(slurm_log_dir, *, since=0.0):
             text = log.read_text(errors="replace")
         except OSError:
             continue
-        lines.extend(kill.message() for kill in memory_kills(text))
+        lines.extend(kill.message()
+                     for kill in memory_kills(text, default=_from_log_path(log)))
     return lines

@@ -58,3 +58,22 @@ def test_only_logs_of_this_run_are_read(tmp_path):
     lines = memory_kill_lines(tmp_path / ".snakemake" / "slurm_logs", since=2_000_000)
     assert [line.split(":")[0] for line in lines] == ["ERROR tiny001", "ERROR tiny002"]
     assert memory_kill_lines(tmp_path / "absent") == []
+
+
+def test_a_batch_step_killed_before_its_rule_block_is_named_from_the_log_path(tmp_path):
+    """The SLURM job's own Snakemake (its batch step) can exceed the request before it
+    prints the job's rule: the exposure comes from the plugin's log directory."""
+    from snakewebb.slurm import memory_kill_lines
+
+    log = (tmp_path / "rule_calibrate" / "jw01234001001_02101_00001_nrca1_cal" / "71.log")
+    log.parent.mkdir(parents=True)
+    log.write_text("Building DAG of jobs...\nslurmstepd: error: StepId=71.batch exceeded "
+                   "memory limit (220200960 > 209715200), being killed\n")
+    (line,) = memory_kill_lines(tmp_path)
+    assert line.startswith("ERROR jw01234001001_02101_00001_nrca1: calibrate killed by SLURM "
+                           "(step 71.batch) for using 210 MB, more than the 200 MB")
+    cube = tmp_path / "rule_calibrate" / "jw01234006001_02101_00001_nrca3_calints" / "72.log"
+    cube.parent.mkdir(parents=True)
+    cube.write_text("slurmstepd: error: StepId=72.0 exceeded memory limit (3 > 2), being killed\n")
+    assert any(x.startswith("ERROR jw01234006001_02101_00001_nrca3: calibrate")
+               for x in memory_kill_lines(tmp_path))
