@@ -122,9 +122,19 @@ def _env():
 
 
 def product_state(results):
-    """{product name: (inode, mtime_ns)}: a product rewritten later has another inode."""
-    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in Path(results).glob("*.fits")}
+    """{product name: (inode, DATE)}: a product written again has another write date
+    (DATE, to the millisecond) and, unless the file system reused the number, another
+    inode. Not the modification time: Snakemake touches every output after its job."""
+    from astropy.io import fits
+
+    state = {}
+    for product in Path(results).glob("*.fits"):
+        try:
+            date = fits.getval(product, "DATE")
+        except (OSError, KeyError):
+            date = None
+        state[product.name] = (product.stat().st_ino, date)
+    return state
 
 
 def _half_written(results):

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 from snakewebb.config import check_config
 from snakewebb.errors import SnakewebbError
 from snakewebb.plan import build_plan, problem_table
+from snakewebb.resume import salvage
 
 # The configuration first: --config text typed per the schema, one line per wrong value
 # (Snakemake's validate() prints the whole schema), then the schema's defaults filled in.
@@ -23,8 +24,16 @@ validate(config, CONFIG_SCHEMA, set_default=True)
 include: "compat.smk"
 
 
-if workflow.is_main_process and clear_stale_locks():
-    print("removed the locks a killed Snakemake left in .snakemake/locks", file=sys.stderr)
+if workflow.is_main_process:
+    _removed_locks = clear_stale_locks()
+    if _removed_locks:
+        print("removed the locks a killed Snakemake left in .snakemake/locks", file=sys.stderr)
+    if _removed_locks is not None:  # no other run live: keep aside what a kill left
+        _kept = salvage(incomplete_outputs())
+        if _kept:
+            print(f"{len(_kept)} product(s) finished just before the last run was killed "
+                  "are kept aside and reinstated by their jobs (snakewebb.resume)",
+                  file=sys.stderr)
 
 try:  # a job process (e.g. on SLURM) trusts the caches its main process just checked
     PLAN = build_plan(config, trust_cache=not workflow.is_main_process)

@@ -57,9 +57,10 @@ def _started(pid):
 
 def clear_stale_locks():
     """Remove Snakemake's locks when the processes that could hold them are all gone;
-    record this process. Returns the number of lock files removed."""
+    record this process. Returns the number of lock files removed, or None when another
+    run may be live (its locks kept)."""
     if _SNAKEMAKE_MAJOR != 9:
-        return 0
+        return None
     host, live = _socket.gethostname(), False
     _RUNS.mkdir(parents=True, exist_ok=True)
     for record in _RUNS.iterdir():
@@ -80,4 +81,32 @@ def clear_stale_locks():
             removed += 1
     (_RUNS / f"{host}.{_os.getpid()}").write_text(
         f"{host} {_os.getpid()} {_started(_os.getpid())}\n")
-    return removed
+    return None if live else removed
+
+
+# incomplete_outputs(): the paths Snakemake marks incomplete, read from its marks
+# (.snakemake/incomplete/<urlsafe base64 of the path>, split into '@'-prefixed
+# directories when longer than a file name may be; snakemake.persistence). Used by
+# snakewebb.resume to keep aside the products a job finished just before Snakemake
+# was killed. Outside the tested releases it returns nothing, and such an exposure is
+# processed again, as Snakemake would.
+from base64 import urlsafe_b64decode as _b64decode
+
+_INCOMPLETE = _Path(".snakemake", "incomplete")
+
+
+def incomplete_outputs():
+    """Paths of the outputs Snakemake marks incomplete in this working directory."""
+    if _SNAKEMAKE_MAJOR != 9 or not _INCOMPLETE.is_dir():
+        return []
+    paths = []
+    for root, _, names in _os.walk(_INCOMPLETE):
+        parts = [p[1:] for p in _Path(root).relative_to(_INCOMPLETE).parts]
+        for name in names:
+            if name == "migration_underway":
+                continue
+            try:
+                paths.append(_b64decode("".join(parts) + name).decode())
+            except ValueError:
+                continue
+    return paths

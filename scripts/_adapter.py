@@ -22,9 +22,27 @@ try:
 except ImportError:  # a conda env from envs/snakewebb.yaml: use this checkout's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from snakewebb import timing  # noqa: E402
+from snakewebb import resume, timing  # noqa: E402
 from snakewebb.errors import SnakewebbError  # noqa: E402
 from snakewebb.io import Terminated, cancellable  # noqa: E402
+
+
+def _reinstate_salvaged(snakemake):
+    """Exit at once when this job's products, finished just before the last run was
+    killed, were kept aside by the main process and are what this job would make."""
+    reinstated = resume.reinstate(snakemake)
+    if reinstated:
+        with open(snakemake.log[0], "w") as log:
+            for product in reinstated:
+                print(f"{product}: reinstated as the interrupted run finished it "
+                      "(same inputs, parameters and software); nothing recomputed", file=log)
+        sys.exit(0)
+
+
+# Before the script imports its step (the script's own imports follow this module's);
+# Snakemake's preamble defines `snakemake` in the script's namespace.
+if getattr(sys.modules.get("__main__"), "snakemake", None) is not None:
+    _reinstate_salvaged(sys.modules["__main__"].snakemake)
 
 # What the process spent before this module (interpreter, Snakemake's preamble) is the
 # job's "start" phase; its imports end when the script calls run().
@@ -63,6 +81,7 @@ def run(snakemake, job):
     # removed, and Ctrl-C (KeyboardInterrupt) or SIGTERM (Snakemake's and SLURM's
     # cancellation) unwind, so a pending product is deleted.
     try:
+        resume.record_job(snakemake)  # before anything is written (snakewebb.resume)
         with cancellable(snakemake.output):
             job()
         log.info("timing: %s", timing.summary())

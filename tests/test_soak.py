@@ -2,8 +2,8 @@
 
 At the end every good exposure is calibrated and equal to an uninterrupted run's
 product, every broken one is named with its reason, no product was ever seen
-half-written, and the work repeated is bounded: no product written twice more than
-once per kill, no job restarted more than the cores per kill.
+half-written, no product was written twice, and no more jobs were restarted than
+the cores per kill.
 """
 
 import hashlib
@@ -89,9 +89,9 @@ def test_killed_twice_and_resumed(campaign, tmp_path):
         _same_product(results / f"{name}_calints.fits",
                       ref_dir / "results" / f"{name}_calints.fits")
 
-    # bounded repeated work: a product written twice only when a kill fell between
-    # the job's end and Snakemake recording it; restarted jobs at most the cores per kill
-    assert len(outcome["rewritten"]) <= KILLS, outcome["rewritten"]
+    # no exposure processed twice to completion (a product finished just before a kill
+    # is reinstated, snakewebb.resume); restarted jobs at most the cores per kill
+    assert outcome["rewritten"] == [], outcome["rewritten"]
     starts = job_starts(workdir)
     assert set(good) <= set(starts)
     extra = sum(count - 1 for name, count in starts.items() if name in set(good))

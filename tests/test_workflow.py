@@ -496,6 +496,62 @@ def test_rerun_clears_what_a_killed_job_left_half_written(campaign, tmp_path):
         == [f"{tso}_calints.fits"]
 
 
+def test_product_finished_just_before_snakemake_was_killed_is_not_made_again(campaign,
+                                                                              tmp_path):
+    """Snakemake killed after a job wrote its product but before it recorded the job's
+    end (its incomplete mark stays): the same command reinstates the product as the job
+    left it (same file, same write date) instead of processing the exposure again, and
+    records the job as finished (a third run has nothing to do)."""
+    from base64 import urlsafe_b64encode
+
+    tso = campaign.first("NRC_TSIMAGE")
+    config = (f"asn={json.dumps([str(campaign.asns[tso])])}", f"crds_path={campaign.crds}",
+              f"crds_context={campaign.contexts[0]}")
+    snakemake(tmp_path, "all_cal", config=config)
+    product = tmp_path / "results" / f"{tso}_calints.fits"
+    before = (product.stat().st_ino, fits.getval(product, "DATE"))
+    # what Snakemake leaves when killed in that moment: the job's mark
+    marks = tmp_path / ".snakemake" / "incomplete"
+    marks.mkdir(parents=True, exist_ok=True)
+    key = urlsafe_b64encode(f"results/{tso}_calints.fits".encode()).decode()
+    (marks / key).write_text('{"external_jobid": null}')
+
+    result = snakemake(tmp_path, "all_cal", config=config)
+    assert "1 product(s) finished just before the last run was killed" in result.stderr
+    assert re.search(rf"^(?:local)?rule calibrate:\n(?:\s+.*\n)*?\s+wildcards: exposure={tso}",
+                     result.stdout + result.stderr, re.M)
+    assert (product.stat().st_ino, fits.getval(product, "DATE")) == before
+    log = (tmp_path / "logs" / "calibrate" / f"{tso}_calints.log").read_text()
+    assert "reinstated as the interrupted run finished it" in log
+    assert list(marks.iterdir()) == []
+    assert not list((tmp_path / "results").glob(".*.salvage"))
+    again = snakemake(tmp_path, "all_cal", "--dry-run", config=config)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_changed_input_after_the_kill_processes_the_exposure_again(campaign, tmp_path):
+    """The same moment of a kill, but the job's input changed since: the salvaged
+    product is not what the job would make, so it is discarded and the job runs."""
+    from base64 import urlsafe_b64encode
+
+    tso = campaign.first("NRC_TSIMAGE")
+    config = (f"asn={json.dumps([str(campaign.asns[tso])])}", f"crds_path={campaign.crds}",
+              f"crds_context={campaign.contexts[0]}", "skip={flat_field: true}")
+    snakemake(tmp_path, "all_cal", config=config)
+    product = tmp_path / "results" / f"{tso}_calints.fits"
+    date = fits.getval(product, "DATE")
+    marks = tmp_path / ".snakemake" / "incomplete"
+    marks.mkdir(parents=True, exist_ok=True)
+    key = urlsafe_b64encode(f"results/{tso}_calints.fits".encode()).decode()
+    (marks / key).write_text('{"external_jobid": null}')
+
+    changed = config[:-1] + ("skip={flat_field: false}",)
+    snakemake(tmp_path, "all_cal", config=changed)
+    assert fits.getval(product, "DATE") != date
+    assert fits.getval(product, "S_FLAT") == "COMPLETE"
+    assert not list((tmp_path / "results").glob(".*.salvage"))
+
+
 @pytest.mark.parametrize("context", ["jwst-operational", "jwst-edit"])
 def test_symbolic_context_in_config_is_accepted(campaign, tmp_path, context):
     """docs/workflow.md: crds_context may name jwst-operational / jwst-edit (resolved from
