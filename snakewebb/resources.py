@@ -15,8 +15,9 @@ resource functions call; it is pure and needs no Snakemake.
 import math
 import re
 
+from snakewebb.instruments import full_frame
+
 __all__ = [
-    "FULL_FRAME",
     "MEASURED",
     "MEMORY_MARGIN",
     "JOBSTEP_MB",
@@ -26,14 +27,6 @@ __all__ = [
     "job_resources",
 ]
 
-#: Full-frame detector shape (rows, columns) per instrument (INSTRUME).
-FULL_FRAME = {
-    "NIRCAM": (2048, 2048),
-    "NIRISS": (2048, 2048),
-    "FGS": (2048, 2048),
-    "MIRI": (1024, 1032),
-}
-_FULL_FRAME_DEFAULT = (2048, 2048)
 
 #: Per rule: (peak RSS of a job whose science array is tiny, MB; extra RSS per
 #: science pixel, bytes; wall time of a tiny job, s; extra wall time per
@@ -68,7 +61,8 @@ def science_pixels(instrument, subarray, *, is_cube=False, nints=None):
     instrument : str
         INSTRUME (NIRCAM, MIRI, NIRISS, FGS).
     subarray : str or None
-        SUBARRAY. ``FULL`` (or absent) is the instrument's full frame;
+        SUBARRAY. ``FULL`` (or absent) is the instrument's full frame
+        (:func:`snakewebb.instruments.full_frame`);
         ``SUB<n>`` (``SUB64``, ``SUB160``, ``SUB400P``) an n x n subarray;
         ``SUBGRISM<n>`` n rows of full width. Any other name is counted as a full
         frame, so that a job is never planned too small.
@@ -81,7 +75,7 @@ def science_pixels(instrument, subarray, *, is_cube=False, nints=None):
     -------
     int
     """
-    rows, columns = FULL_FRAME.get(str(instrument).upper(), _FULL_FRAME_DEFAULT)
+    rows, columns = full_frame(str(instrument).upper())
     name = str(subarray or "FULL").strip().upper()
     square = _SUBARRAY_SQUARE.match(name)
     stripe = _SUBARRAY_STRIPE.match(name)
