@@ -55,7 +55,8 @@ def _from_log_path(log):
 
 
 def memory_kills(log_text, *, default=("?", "?")):
-    """Steps killed for their memory in one SLURM job log, in order, each once.
+    """Jobs killed for their memory in one SLURM job log, in order, each once (its
+    first killed step).
 
     Parameters
     ----------
@@ -82,8 +83,11 @@ def memory_kills(log_text, *, default=("?", "?")):
             exposure = match.group(1)
             continue
         match = _KILLED.search(line)
-        if match and match.group(1) not in seen:
-            seen.add(match.group(1))
+        # one kill per job: the batch step (the job's Snakemake) and the job step
+        # running the science may both be killed for the same job
+        key = (rule, exposure) if exposure != "?" else match and match.group(1)
+        if match and match.group(1) not in seen and key not in seen:
+            seen.update((match.group(1), key))
             kills.append(MemoryKill(rule, exposure, match.group(1),
                                     int(match.group(2)), int(match.group(3))))
     return kills

@@ -77,3 +77,18 @@ def test_a_batch_step_killed_before_its_rule_block_is_named_from_the_log_path(tm
     cube.write_text("slurmstepd: error: StepId=72.0 exceeded memory limit (3 > 2), being killed\n")
     assert any(x.startswith("ERROR jw01234006001_02101_00001_nrca3: calibrate")
                for x in memory_kill_lines(tmp_path))
+
+
+def test_batch_and_job_step_both_killed_for_one_job_give_one_line(tmp_path):
+    """slurmd's memory poll may kill the job's Snakemake (batch step) and the step
+    running the science in the same round: one job, one line."""
+    log = (tmp_path / "rule_calibrate" / "jw01234001001_02101_00001_nrca1_cal" / "73.log")
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "rule calibrate:\n    wildcards: exposure=jw01234001001_02101_00001_nrca1, "
+        "calsuffix=cal\nslurmstepd: error: StepId=73.0 exceeded memory limit "
+        "(230686720 > 209715200), being killed\nslurmstepd: error: StepId=73.batch "
+        "exceeded memory limit (220200960 > 209715200), being killed\n")
+    (line,) = memory_kill_lines(tmp_path)
+    assert line.startswith("ERROR jw01234001001_02101_00001_nrca1: calibrate killed by SLURM "
+                           "(step 73.0) for using 220 MB")
