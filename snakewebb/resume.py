@@ -65,7 +65,7 @@ def fingerprint(rule, wildcards, inputs, outputs, params):
     """What determines a job's products, as one hash: equal fingerprints make equal
     products (up to the write date)."""
     from snakewebb import __version__
-    from snakewebb.steps.provenance import source_revision
+    from snakewebb.revision import source_revision
 
     document = {
         "rule": str(rule),
