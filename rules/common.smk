@@ -42,6 +42,9 @@ except SnakewebbError as err:
 
 OUT = PLAN.output_dir
 CRDS_CONTEXT = PLAN.crds.context
+# The context resolved (a pmap name), for the adapters' provenance (CRDS_CTX): through
+# the config, not a param, so that a context switch reruns only what its references change.
+config["crds_context"] = CRDS_CONTEXT
 EXPOSURES = PLAN.exposures  # names of the exposures planned, problems left out
 PROBLEMS = PLAN.problems  # records that fail as a planning_problem job each
 if PROBLEMS and config["on_plan_error"] == "fail":

@@ -81,7 +81,10 @@ def run(snakemake, job):
     # removed, and Ctrl-C (KeyboardInterrupt) or SIGTERM (Snakemake's and SLURM's
     # cancellation) unwind, so a pending product is deleted.
     try:
-        resume.record_job(snakemake)  # before anything is written (snakewebb.resume)
+        try:  # before anything is written (snakewebb.resume)
+            resume.record_job(snakemake)
+        except OSError as err:  # only a kill's rerun is the cheaper for it
+            log.warning("not journalled for resuming: %s", err)
         with cancellable(snakemake.output):
             job()
         log.info("timing: %s", timing.summary())

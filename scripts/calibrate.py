@@ -1,7 +1,5 @@
 """`calibrate` adapter: _rate|_bsub -> _cal/_calints with the job's reference files."""
 
-import os
-
 from _adapter import paths, run
 
 from snakewebb.references import ALL_REFTYPES
@@ -10,13 +8,14 @@ from snakewebb.steps.image2 import Image2Options, calibrate_exposure
 
 def job():
     inputs = snakemake.input  # noqa: F821 - injected by Snakemake
-    # The context is not a param (that would rerun every job on a context switch);
-    # the workflow sets CRDS_CONTEXT when it configures CRDS. It is provenance only:
-    # the reference files themselves are the job's inputs.
+    # The context is not a param (that would rerun every job on a context switch): the
+    # workflow puts the one it resolved in the config. It is provenance only: the
+    # reference files themselves are the job's inputs.
     opts = dict(snakemake.params.options)  # noqa: F821
     if "tso_exp_types" in opts:  # absent when no background is subtracted here
         opts["tso_exp_types"] = tuple(opts["tso_exp_types"])
-    options = Image2Options(**opts, crds_context=os.environ.get("CRDS_CONTEXT"))
+    context = snakemake.config["crds_context"]  # noqa: F821
+    options = Image2Options(**opts, crds_context=context)
     # Reference types absent from the inputs are N/A for this exposure (or their step
     # is skipped): None tells the step layer not to look them up.
     refs = {reftype: inputs.get(reftype) for reftype in ALL_REFTYPES}

@@ -14,6 +14,7 @@ def job():
         snakemake.input.cal,  # noqa: F821
         snakemake.output.i2d,  # noqa: F821
         options=ResampleOptions(**opts),
+        crds_context=snakemake.config["crds_context"],  # noqa: F821 - resolved by the plan
     )
 
 

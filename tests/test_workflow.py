@@ -462,8 +462,14 @@ class HalfWritten:
         os.kill(os.getpid(), signal.SIGTERM)   # Snakemake/SLURM cancelling the job
         time.sleep(30)
 
-snakemake = SimpleNamespace(log=[{log!r}], output=[{out!r}], rule="calibrate",
-                            wildcards=SimpleNamespace(exposure="expo"))
+class Named(list):
+    def items(self):
+        return dict(exposure="expo").items() if self is WILDCARDS else {{}}.items()
+    exposure = "expo"
+
+WILDCARDS = Named()
+snakemake = SimpleNamespace(log=[{log!r}], output=[{out!r}], rule="calibrate", input=Named(),
+                            params=Named(), wildcards=WILDCARDS)
 _adapter.run(snakemake, lambda: atomic_save(HalfWritten(), {out!r}))
 """
 
@@ -473,8 +479,10 @@ def test_job_terminated_while_writing_leaves_no_partial_file(tmp_path):
     job's log and stderr say so in one line naming the exposure."""
     out, log = tmp_path / "expo_cal.fits", tmp_path / "expo_cal.log"
     script = _SIGTERM_MIDWAY.format(scripts=str(REPO / "scripts"), log=str(log), out=str(out))
+    workdir = tmp_path.parent / f"{tmp_path.name}_workdir"  # its .snakemake, apart
+    workdir.mkdir()
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, cwd=workdir)
     assert result.returncode == 1, result.stderr
     assert os.listdir(tmp_path) == [log.name]
     assert "ERROR expo: terminated by signal 15; no product written" in result.stderr

@@ -223,7 +223,7 @@ def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
     if bsub_output is not None:
         # written now under a hidden name (no in-memory copy of every array), moved
         # into place by the caller only if calibration succeeds
-        provenance.record_software(model)
+        provenance.record_software(model, options.crds_context)
         bsub_pending = write_pending(model, bsub_output)
     try:
         for step in registry.REFERENCE_STEPS:  # in place: a failure discards the model
@@ -327,7 +327,7 @@ def subtract_background_file(science, backgrounds, output, *, options=Image2Opti
     try:
         provenance.record_association(model, asn)
         model = _apply_background(model, list(backgrounds), options, exposure=exposure)
-        provenance.record_software(model)
+        provenance.record_software(model, options.crds_context)
         timing.mark("science")
         written = atomic_save(model, output)
         timing.mark("write")

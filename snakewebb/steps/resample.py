@@ -102,7 +102,7 @@ def _check_resamplable(model, exposure):
         raise ExposureError(exposure, "no WCS: assign_wcs did not run on this _cal")
 
 
-def resample_exposure(cal, output, *, options=ResampleOptions()):
+def resample_exposure(cal, output, *, options=ResampleOptions(), crds_context=None):
     """Drizzle the calibrated exposure ``cal`` to an ``_i2d`` file at ``output``.
 
     Parameters
@@ -113,6 +113,9 @@ def resample_exposure(cal, output, *, options=ResampleOptions()):
         Where to write the ``_i2d`` (written atomically).
     options : ResampleOptions
         Drizzle and output-grid parameters.
+    crds_context : str, optional
+        The CRDS context the campaign runs under, recorded as CRDS_CTX (default: the
+        ``CRDS_CONTEXT`` environment variable, as JWST users set it).
 
     Returns
     -------
@@ -156,7 +159,7 @@ def resample_exposure(cal, output, *, options=ResampleOptions()):
 
     try:
         provenance.mark_step(result, "resample", provenance.COMPLETE)
-        provenance.record_software(result)
+        provenance.record_software(result, crds_context)
         timing.mark("science")
         atomic_save(result, output)
         timing.mark("write")
