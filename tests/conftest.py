@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import oracle`
 
-from oracle import crds_environment, crds_environment_preserved  # noqa: E402
+from oracle import crds_environment, crds_environment_preserved
 
 #: Exposures in the session campaign: the default 24 covers every mode.
 CAMPAIGN_EXPOSURES = int(os.environ.get("SNAKEWEBB_TEST_EXPOSURES", "24"))

@@ -468,7 +468,7 @@ def test_distortion_reference_transform_not_modified():
     dist = case_distortion("nrc_full")
     aw.assign_wcs(make_exposure("nrc_sub"), dist, FILTER_ROWS["NIRCAM"], sip=False)
     with pytest.raises(NotImplementedError):
-        dist.bounding_box  # noqa: B018
+        dist.bounding_box  # the property raises
 
 
 # ---------------------------------------------------------------- step layer

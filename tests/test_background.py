@@ -133,7 +133,8 @@ def test_step_skips_without_members_and_reports_missing_ones(tmp_path):
     assert out.meta.cal_step.bkg_subtract == "COMPLETE"
     assert model.meta.cal_step.bkg_subtract is None
 
-    with pytest.raises(ExposureError, match=r"^jw1_nrca1: background member gone_rate.fits not found"):
+    with pytest.raises(ExposureError,
+                       match=r"^jw1_nrca1: background member gone_rate.fits not found"):
         run_background(model, paths + [str(tmp_path / "gone_rate.fits")], Image2Options(),
                        exposure="jw1_nrca1")
 

@@ -1,4 +1,7 @@
-"""Broken inputs through calibrate_exposure: one-line ExposureError, nothing written, input intact."""
+"""Broken inputs through calibrate_exposure.
+
+Each is one-line ExposureError, nothing is written and the input is intact.
+"""
 
 import hashlib
 import warnings
@@ -178,7 +181,8 @@ def test_missing_sci_extension_is_named_plainly(tmp_path, refs):
     _no_sci(science)
     with pytest.raises(ExposureError) as info:
         calibrate_exposure(science, tmp_path / f"{EXPOSURE}_cal.fits", refs=refs, options=OPTIONS)
-    assert str(info.value) == f"{EXPOSURE}: cannot read {science.name}: its SCI extension is missing"
+    assert str(info.value) == \
+        f"{EXPOSURE}: cannot read {science.name}: its SCI extension is missing"
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -330,7 +330,7 @@ def test_context_that_does_not_exist_is_one_line(campaign, tmp_path):
     result = snakemake(tmp_path, "all", config=config, check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
-    assert re.search(rf"^CRDS cache \S+ has no context jwst_9999\.pmap$", output, re.M), output
+    assert re.search(r"^CRDS cache \S+ has no context jwst_9999\.pmap$", output, re.M), output
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.fits"))
 
 

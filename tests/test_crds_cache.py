@@ -230,7 +230,8 @@ def test_flat_content(cache):
     spec = SPECS[0]
     with datamodels.FlatModel(_ref(cache, spec, "flat")) as old, \
             datamodels.FlatModel(_ref(cache, spec, "flat", "jwst_0002.pmap")) as new:
-        assert old.data.shape == (2048, 2048) and old.data.dtype.kind == "f" and old.data.itemsize == 4
+        assert old.data.shape == (2048, 2048)
+        assert old.data.dtype.kind == "f" and old.data.itemsize == 4
         bad = (old.dq & 1) > 0
         assert np.all(np.isnan(old.data[bad])) and not np.any(np.isnan(old.data[~bad]))
         assert np.all(old.dq[bad] & (1 << 18))  # NO_FLAT_FIELD

@@ -154,7 +154,8 @@ def test_cache_is_used_and_refreshed_per_asn(tiny, monkeypatch):
     reads = []
     real = exposures.read_header_keywords
     monkeypatch.setattr(exposures, "read_header_keywords",
-                        lambda path, *a, **k: reads.append(os.path.basename(path)) or real(path, *a, **k))
+                        lambda path, *a, **k: reads.append(os.path.basename(path))
+                        or real(path, *a, **k))
     again = exposures.exposure_table(pattern, cache_dir=cache)
     assert reads == []
     assert again.equals(first)

@@ -17,7 +17,8 @@ NO_WCS = Image2Options(skip_assign_wcs=True)
 
 
 def write_science(path, *, nints=None, exp_type="NRC_IMAGE", seed=1):
-    model = science_model("NIRCAM", "NRCA1", exp_type, (16, 20), corner=(5, 9), nints=nints, seed=seed)
+    model = science_model("NIRCAM", "NRCA1", exp_type, (16, 20), corner=(5, 9), nints=nints,
+                          seed=seed)
     if exp_type is None:
         del model.meta.exposure.type
     model.meta.instrument.filter = "F150W"

@@ -15,7 +15,6 @@ photometry of their instrument and does not resample them. Checked here:
 import json
 import os
 
-import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
@@ -24,8 +23,12 @@ from snakewebb import assign_wcs as aw
 from snakewebb import exposures, modes
 from snakewebb.steps.assign_wcs import run_assign_wcs
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure
-from test_assign_wcs import assert_wcs_parity, make_exposure, official_assign_wcs
-from test_assign_wcs import reffiles  # noqa: F401  (module fixture: synthetic references)
+from test_assign_wcs import (
+    assert_wcs_parity,
+    make_exposure,
+    official_assign_wcs,
+    reffiles,  # noqa: F401  (module fixture: synthetic references)
+)
 from test_image2_parity import assert_arrays_match, assert_keywords_match
 from test_workflow import planned_outputs, snakemake
 
@@ -125,7 +128,13 @@ def test_wrong_instrument_for_a_new_type_is_refused(reffiles):  # noqa: F811
 
 def _specs():
     from snakewebb.simulate.campaign import (
-        FIELD_DEC, FIELD_RA, PA_V3, ExposureSpec, attitude, siaf_aperture)
+        FIELD_DEC,
+        FIELD_RA,
+        PA_V3,
+        ExposureSpec,
+        attitude,
+        siaf_aperture,
+    )
 
     specs = {}
     for i, (cid, inst, det, exp_type, filt, pupil, sub, aperture) in enumerate(CASES):
@@ -143,8 +152,8 @@ def _specs():
 def modes_campaign(tmp_path_factory):
     """Rate files, ASNs and a CRDS cache for CASES: {"root", "crds", "context", "specs",
     "files", "asns"}."""
-    from snakewebb.simulate import lookup_references
     from snakewebb.simulate import exposures as simulated
+    from snakewebb.simulate import lookup_references
     from snakewebb.simulate.asn import write_asns
     from snakewebb.simulate.crds_cache import write_crds_cache
 

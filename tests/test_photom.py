@@ -14,7 +14,8 @@ MID_TIME = 60300.5  # MJD, ~1.5 years after the reference t0 below
 # instrument, detector, exp_type, filter, pupil, subarray, photom model class
 MODES = [
     ("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL", datamodels.NrcImgPhotomModel),
-    ("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64", datamodels.NrcImgPhotomModel),
+    ("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64",
+     datamodels.NrcImgPhotomModel),
     ("MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL", datamodels.MirImgPhotomModel),
     ("MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB256", datamodels.MirImgPhotomModel),
     ("NIRISS", "NIS", "NIS_IMAGE", "CLEAR", "F150W", "FULL", datamodels.NisImgPhotomModel),
@@ -34,7 +35,8 @@ def photom_reference(cls, *, time_tables=False, subarray_column=False):
             rows = [r + (s,) for r in rows for s in ("FULL", "SUBGRISM64")]
     elif name.startswith("Mir"):
         cols = [("filter", "S12"), ("subarray", "S17")]
-        rows = [("F770W", "GENERIC"), ("F770W", "BRIGHTSKY"), ("F1500W", "SUB256"), ("F1500W", "FULL")]
+        rows = [("F770W", "GENERIC"), ("F770W", "BRIGHTSKY"), ("F1500W", "SUB256"),
+                ("F1500W", "FULL")]
     elif name.startswith("Nis"):
         cols = [("filter", "S12"), ("pupil", "S12")]
         rows = [("CLEAR", "F150W"), ("F444W", "CLEARP"), ("CLEAR", "F200W")]
@@ -49,7 +51,8 @@ def photom_reference(cls, *, time_tables=False, subarray_column=False):
     table["uncertainty"] = 0.01
     ref = cls()
     ref.phot_table = table
-    describe(ref, {"Nrc": "NIRCAM", "Mir": "MIRI", "Nis": "NIRISS", "Fgs": "FGS"}[name[:3]], "PHOTOM")
+    instrument = {"Nrc": "NIRCAM", "Mir": "MIRI", "Nis": "NIRISS", "Fgs": "FGS"}[name[:3]]
+    describe(ref, instrument, "PHOTOM")
     ref.meta.photometry.pixelarea_steradians = 9.0e-14
     ref.meta.photometry.pixelarea_arcsecsq = 0.0038
     if time_tables:
@@ -66,8 +69,12 @@ def photom_reference(cls, *, time_tables=False, subarray_column=False):
             return t
 
         ref.timecoeff_linear = coeff({"t0": 59720.0, "lossperyear": 0.02}, "timecoeff_linear")
-        ref.timecoeff_exponential = coeff({"t0": 59720.0, "amplitude": 0.1, "tau": 200.0, "const": 0.9}, "timecoeff_exponential")
-        ref.timecoeff_powerlaw = coeff({"t0": 59720.0, "year1value": 0.97, "tsoft": 30.0, "alpha": -0.05}, "timecoeff_powerlaw")
+        ref.timecoeff_exponential = coeff(
+            {"t0": 59720.0, "amplitude": 0.1, "tau": 200.0, "const": 0.9},
+            "timecoeff_exponential")
+        ref.timecoeff_powerlaw = coeff(
+            {"t0": 59720.0, "year1value": 0.97, "tsoft": 30.0, "alpha": -0.05},
+            "timecoeff_powerlaw")
     return ref
 
 
@@ -106,7 +113,8 @@ def official(model, phot_path, area_path):
     from jwst.photom.photom import DataSet
 
     result = model.copy()
-    return DataSet(result).apply_photom(str(phot_path), None if area_path is None else str(area_path))
+    area = None if area_path is None else str(area_path)
+    return DataSet(result).apply_photom(str(phot_path), area)
 
 
 def assert_same(ours, ref):
@@ -133,7 +141,8 @@ def test_matches_official(tmp_path, mode, time_tables):
     phot.save(tmp_path / "photom.fits")
     area.save(tmp_path / "area.fits")
     before = model.data.copy()
-    with datamodels.open(tmp_path / "photom.fits") as p, datamodels.open(tmp_path / "area.fits") as a:
+    with (datamodels.open(tmp_path / "photom.fits") as p,
+          datamodels.open(tmp_path / "area.fits") as a):
         ours, applied = photom.apply_photom(model, p, a)
     np.testing.assert_array_equal(model.data, before)  # input untouched
     assert applied
@@ -152,7 +161,8 @@ def test_nircam_subarray_column_and_cube(tmp_path):
     phot.save(tmp_path / "photom.fits")
     with datamodels.open(tmp_path / "photom.fits") as p:
         ours, applied = photom.apply_photom(model, p, None)
-        row = photom.find_row(p.phot_table, {"filter": "F444W", "pupil": "CLEAR", "subarray": "SUBGRISM64"})
+        row = photom.find_row(p.phot_table,
+                              {"filter": "F444W", "pupil": "CLEAR", "subarray": "SUBGRISM64"})
         assert ours.meta.photometry.conversion_megajanskys == p.phot_table["photmjsr"][row]
     assert applied and ours.data.shape == (3, 16, 20)
     assert_same_no_area(ours, official(model, tmp_path / "photom.fits", None))
@@ -192,7 +202,8 @@ def test_step_provenance_na_and_errors(tmp_path):
     assert skipped.meta.cal_step.photom == "SKIPPED"
 
     model.meta.instrument.filter = "F200W"
-    with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM jwst_nircam_photom_0001.fits: no PHOTOM row"):
+    with pytest.raises(ExposureError,
+                       match=r"^jw1_nrca1: PHOTOM jwst_nircam_photom_0001.fits: no PHOTOM row"):
         run_photom(model, refs, exposure="jw1_nrca1")
     # the keywords (and MIRI's GENERIC fallback) are named as in the header
     miri = science("MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB64")
@@ -207,7 +218,8 @@ def test_step_provenance_na_and_errors(tmp_path):
         run_photom(miri, {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None},
                    exposure="jw1_mirimage")
     with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM reference gone.fits not found"):
-        run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None}, exposure="jw1_nrca1")
+        run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None},
+                   exposure="jw1_nrca1")
 
 
 @pytest.mark.parametrize("mid_time", [59000.0, 0.0])
@@ -220,6 +232,7 @@ def test_exposure_before_the_time_tables_is_a_named_error(tmp_path, mid_time):
     model.meta.exposure.mid_time = mid_time
     photom_reference(cls, time_tables=True).save(tmp_path / "jwst_miri_photom_0001.fits")
     refs = {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None}
-    with pytest.raises(ExposureError, match=rf"^jw1_mirimage: PHOTOM jwst_miri_photom_0001.fits: "
-                                            rf"time-dependence correction is nan at EXPMID {mid_time}"):
+    with pytest.raises(ExposureError,
+                       match=rf"^jw1_mirimage: PHOTOM jwst_miri_photom_0001.fits: "
+                             rf"time-dependence correction is nan at EXPMID {mid_time}"):
         run_photom(model, refs, exposure="jw1_mirimage")

@@ -1,9 +1,10 @@
 """The campaign plan (snakewebb.plan), built without Snakemake on the session campaign."""
 
+import ast
 import json
-import re
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ def test_default_context_is_the_caches_operational_one(campaign, tmp_path, crds_
     offline (the newest pmap only when it has none)."""
     config = {"crds_path": str(campaign.crds), "crds_context": None}
     server_config = campaign.crds / "config" / "jwst" / "server_config"
-    operational = eval(server_config.read_text())["operational_context"]  # noqa: S307
+    operational = ast.literal_eval(server_config.read_text())["operational_context"]
     assert crds_settings(config, {}).configure().context == operational
     # a cache whose server_config names the older context: that one, not the newest pmap
     cache = tmp_path / "crds"

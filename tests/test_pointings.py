@@ -16,10 +16,8 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from oracle import crds_environment_preserved, run_official_image2
-from test_resample import _assert_same_polygon, assert_i2d_parity
-
-from snakewebb import resample as rs
 from snakewebb.simulate.campaign import ExposureSpec, siaf_aperture
+from test_resample import _assert_same_polygon, assert_i2d_parity
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
@@ -66,8 +64,8 @@ def _specs():
 
 def _offset(ra, dec, pa_deg, sep_arcsec):
     """Point ``sep`` arcsec from (ra, dec) at position angle ``pa`` (exact on the sphere)."""
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     c = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(pa_deg * u.deg,
                                                                   sep_arcsec * u.arcsec)

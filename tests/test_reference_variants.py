@@ -17,7 +17,6 @@ from stdatamodels.jwst.datamodels import dqflags
 from snakewebb import background, photom
 from snakewebb.errors import ExposureError
 from snakewebb.steps.background import run_background
-from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.image2 import Image2Options
 from snakewebb.steps.photom import run_photom
 from tests.test_flat_field import science_model
@@ -230,7 +229,8 @@ def test_photom_time_tables_not_matching_the_photom_rows(tmp_path):
     rows = [("F770W", "FULL"), ("F770W", "GENERIC")]
     short = write_photom(tmp_path / "short.fits", "MIRI", rows, photmjsr=[0.2, 0.3],
                          time=("linear",), time_rows=rows[:1])
-    with pytest.raises(ExposureError, match=r"^jw_var: .*TIMECOEFF_LINEAR has 1 rows, PHOTOM has 2"):
+    with pytest.raises(ExposureError,
+                       match=r"^jw_var: .*TIMECOEFF_LINEAR has 1 rows, PHOTOM has 2"):
         run_photom(model, {"photom": short, "area": None}, exposure="jw_var")
     with pytest.raises(Exception, match="do not match"):
         official_photom(model, short, None)

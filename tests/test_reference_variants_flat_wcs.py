@@ -108,7 +108,8 @@ def assert_flat_same(ours, ref):
 
 def _science(instrument, shape, corner, nints=None):
     detector, exp_type = {"NIRCAM": ("NRCA1", "NRC_IMAGE"), "MIRI": ("MIRIMAGE", "MIR_IMAGE"),
-                          "NIRISS": ("NIS", "NIS_IMAGE"), "FGS": ("GUIDER1", "FGS_IMAGE")}[instrument]
+                          "NIRISS": ("NIS", "NIS_IMAGE"),
+                          "FGS": ("GUIDER1", "FGS_IMAGE")}[instrument]
     return science_model(instrument, detector, exp_type, shape, corner=corner, nints=nints)
 
 

@@ -152,7 +152,8 @@ def test_report_shows_the_quick_looks_in_chromium(campaign, report_run, tmp_path
     category = next(c for c, subs in report_data(html, "categories").items()
                     for paths in subs.values() if key in paths)
     # Open the instrument's category, then the quick look, as a user's two clicks would.
-    script = (f"<script>setTimeout(function () {{ app.showCategory({json.dumps(category)}); }}, 200);"
+    script = ("<script>setTimeout(function () { "
+              f"app.showCategory({json.dumps(category)}); }}, 200);"
               f"setTimeout(function () {{ app.setView({{content: 'img', resultPath: "
               f"{json.dumps(key)}, contentPath: results[{json.dumps(key)}].data_uri}}); }}, 600);"
               "</script>")
@@ -302,6 +303,7 @@ def test_official_calwebb_image3_makes_a_mosaic_of_our_cal_files(campaign, repor
     """jwst 3.0.0's calwebb_image3 on the two SUB160 dithers (tweakreg and the source
     catalogue skipped: the simulated cache has no APCORR/ABVEGAOFFSET)."""
     from astropy.io import fits
+
     from oracle import crds_environment
 
     workdir, _ = report_run

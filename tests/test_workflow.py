@@ -349,9 +349,9 @@ rule nothing:
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     recorded = json.loads((tmp_path / "recorded.json").read_text())
-    assert recorded["params"] == {name: ["wildcards"] for name in
-                                  ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
-                                   "resample_input", "problem_of")}
+    names = ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
+             "resample_input", "problem_of")
+    assert recorded["params"] == {name: ["wildcards"] for name in names}
     inputs = recorded["cal_input"]
     assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))
     assert {k: v for k, v in inputs.items() if k not in ("science", "backgrounds")} \
