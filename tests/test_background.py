@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from stdatamodels.jwst.datamodels import dqflags
 
+from helpers.models import science_model
 from snakewebb import background
 from snakewebb.errors import ExposureError
 from snakewebb.steps.background import run_background
 from snakewebb.steps.image2 import Image2Options
-from tests.test_flat_field import science_model
 
 MODES = [
     ("NIRCAM", "NRCA1", "NRC_IMAGE"),

@@ -13,17 +13,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-pytestmark = pytest.mark.workflow
+from helpers.workflow import snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+pytestmark = pytest.mark.workflow
 
 #: Small exposures of the session campaign: NIRCam SUB160 (two, resampled) and a NIRCam
 #: TSO cube. Broken copies are made from the first.
@@ -32,18 +30,6 @@ GOOD = ("*-o008_*_asn.json", "*-o006_*_asn.json")
 #: from the cache, o007's FLAT has a shape no exposure can match.
 FLAT_GONE = "*-o009_*_00001_*_asn.json"
 FLAT_SHAPE = "*-o007_*_asn.json"
-
-
-def snakemake(workdir, *args, config=(), check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    if config:
-        command += ["--config", *config]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
 
 
 def hashes(paths):

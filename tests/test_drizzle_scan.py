@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from drizzle import cdrizzle
 
+from helpers.resample import make_cal_model
 from snakewebb import drizzle_scan
 from snakewebb import resample as rs
-from test_resample import make_cal_model
 
 
 def _pixmap(shape, *, angle=0.0, scale=1.0, shift=(0.0, 0.0), bend=0.0):

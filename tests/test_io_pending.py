@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
+from helpers.models import NAME, NO_WCS, write_science
 from snakewebb.errors import ExposureError
 from snakewebb.io import commit_pending, write_pending
 from snakewebb.steps.image2 import calibrate_exposure, subtract_background_file
-from tests.test_image2 import NAME, NO_WCS, refs, write_science  # noqa: F401 - fixture
 
 
 def test_pending_file_is_hidden_until_committed(tmp_path):

@@ -13,13 +13,11 @@ import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
+from helpers.models import EXPOSURE, SHAPE, area_reference, flat_model, photom_reference, write_good
 from snakewebb.errors import ExposureError
 from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure
 from snakewebb.steps.photom import run_photom
-from tests.test_bad_input import EXPOSURE, SHAPE, write_good
-from tests.test_flat_field import flat_model
-from tests.test_photom import area_reference, photom_reference
 
 OPTIONS = Image2Options(skip_assign_wcs=True)
 

@@ -14,13 +14,12 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from helpers.models import photom_science, primary_hdu, science_model
 from snakewebb import background, photom
 from snakewebb.errors import ExposureError
 from snakewebb.steps.background import run_background
 from snakewebb.steps.image2 import Image2Options
 from snakewebb.steps.photom import run_photom
-from tests.test_flat_field import science_model
-from tests.test_photom import science as photom_science
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 MID_TIME = 60300.5
@@ -44,16 +43,6 @@ _TIME = {
 }
 
 
-def _primary(instrument, reftype, **extra):
-    hdu = fits.PrimaryHDU()
-    cards = dict(TELESCOP="JWST", INSTRUME=instrument, REFTYPE=reftype, AUTHOR="tests",
-                 DESCRIP="synthetic real-format reference", PEDIGREE="DUMMY",
-                 USEAFTER="2022-01-01T00:00:00", **extra)
-    for key, value in cards.items():
-        hdu.header[key] = value
-    return hdu
-
-
 def write_photom(path, instrument, rows, *, photmjsr, uncertainty=True, extra_columns=(),
                  time=(), time_rows=None):
     """A PHOTOM file written the way CRDS files are: double-precision numbers (D columns).
@@ -71,7 +60,7 @@ def write_photom(path, instrument, rows, *, photmjsr, uncertainty=True, extra_co
     if uncertainty:
         cols.append(fits.Column(name="UNCERTAINTY", format="D",
                                 array=np.full(len(rows), 0.0123456789)))
-    hdus = [_primary(instrument, "PHOTOM", DATAMODL=_DATAMODL[instrument],
+    hdus = [primary_hdu(instrument, "PHOTOM", DATAMODL=_DATAMODL[instrument],
                      PIXAR_SR=9.123456789e-14, PIXAR_A2=0.00388),
             fits.BinTableHDU.from_columns(cols, name="PHOTOM")]
     trows = rows if time_rows is None else time_rows
@@ -98,7 +87,7 @@ def write_area(path, instrument, shape, *, corner=None, seed=3):
         extra.update(SUBARRAY="GENERIC", SUBSTRT1=corner[0], SUBSTRT2=corner[1],
                      SUBSIZE1=shape[1], SUBSIZE2=shape[0])
     data = rng.uniform(0.95, 1.05, shape)  # float64 on disk, float32 in the model
-    fits.HDUList([_primary(instrument, "AREA", **extra),
+    fits.HDUList([primary_hdu(instrument, "AREA", **extra),
                   fits.ImageHDU(data, name="SCI")]).writeto(path)
     return str(path), data
 
@@ -283,7 +272,7 @@ def test_area_reference_with_its_own_subarray(tmp_path):
     # the same map written full frame gives the official step our answer
     full = np.ones((64, 64))
     full[3:33, 2:28] = data
-    fits.HDUList([_primary("MIRI", "AREA", DATAMODL="PixelAreaModel", PIXAR_SR=9.31e-14,
+    fits.HDUList([primary_hdu("MIRI", "AREA", DATAMODL="PixelAreaModel", PIXAR_SR=9.31e-14,
                            PIXAR_A2=0.00396),
                   fits.ImageHDU(full, name="SCI")]).writeto(tmp_path / "full.fits")
     assert_photom_same(ours, official_photom(model, phot, str(tmp_path / "full.fits")))

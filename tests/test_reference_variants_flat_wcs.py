@@ -18,22 +18,21 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from snakewebb import flat_field
-from snakewebb.errors import ExposureError
-from snakewebb.steps.assign_wcs import run_assign_wcs
-from snakewebb.steps.flat_field import run_flat_field
-from tests.test_assign_wcs import (
+from helpers.models import assert_same, primary_hdu, science_model
+from helpers.wcs import (
     CASES,
     FILTER_ROWS,
-    _reference_meta,
     assert_wcs_parity,
     bbox_grid,
     case_distortion,
     make_exposure,
     official_assign_wcs,
+    reference_meta,
 )
-from tests.test_flat_field import assert_same, science_model
-from tests.test_reference_variants import _primary
+from snakewebb import flat_field
+from snakewebb.errors import ExposureError
+from snakewebb.steps.assign_wcs import run_assign_wcs
+from snakewebb.steps.flat_field import run_flat_field
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 NO_FLAT_FIELD = dqflags.pixel["NO_FLAT_FIELD"]
@@ -56,7 +55,7 @@ def write_flat(path, instrument, data, *, dq=None, err=None, dq_def=None, corner
     ny, nx = data.shape
     cards = {"SUBSTRT1": corner[0], "SUBSTRT2": corner[1], "SUBSIZE1": nx, "SUBSIZE2": ny}
     extra = {k: v for k, v in cards.items() if k in keywords}
-    hdus = [_primary(instrument, "FLAT", DATAMODL="FlatModel", FILTER="F200W",
+    hdus = [primary_hdu(instrument, "FLAT", DATAMODL="FlatModel", FILTER="F200W",
                      SUBARRAY="GENERIC", **extra),
             fits.ImageHDU(np.asarray(data, np.float32), name="SCI")]
     if err is not None:
@@ -318,7 +317,6 @@ def test_flat_dq_translation_reads_only_the_window(tmp_path):
 # ASSIGN_WCS
 # ---------------------------------------------------------------------------
 
-from tests.test_assign_wcs import reffiles  # noqa: E402,F401  (module fixture: the references)
 
 POINTINGS = {
     "ra-just-below-360": (359.9999, 12.3),
@@ -336,7 +334,7 @@ def _official(model, refs):
         return official_assign_wcs(model, refs)
 
 
-def _pointing_pair(reffiles, case, pointing):  # noqa: F811
+def _pointing_pair(reffiles, case, pointing):
     ra, dec = POINTINGS[pointing]
     model = make_exposure(case, ra=ra, dec=dec, roll=291.4)
     refs = reffiles[case]
@@ -346,7 +344,7 @@ def _pointing_pair(reffiles, case, pointing):  # noqa: F811
 @pytest.mark.parity
 @pytest.mark.parametrize("pointing", sorted(POINTINGS))
 @pytest.mark.parametrize("case", ["nrc_full", "mir_brightsky", "nis_sub", "fgs"])
-def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):  # noqa: F811
+def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):
     ours, theirs = _pointing_pair(reffiles, case, pointing)
     if "pole" not in pointing:
         # world coordinates, the inverse, S_REGION (string-equal) and every SIP keyword
@@ -371,7 +369,7 @@ def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):  
     assert all(0 <= v < 360 for v in region[::2])
 
 
-def test_sip_keywords_near_the_pole_match_jwst_exactly(reffiles):  # noqa: F811
+def test_sip_keywords_near_the_pole_match_jwst_exactly(reffiles):
     assert_wcs_parity(*_pointing_pair(reffiles, "nrc_full", "dec-near-south-pole"))
 
 
@@ -388,7 +386,7 @@ def test_s_region_formats_ra_wrap_like_jwst():
         assert aw.s_region(wcs) == expect
 
 
-def test_va_scale_missing_is_no_correction_like_jwst(reffiles):  # noqa: F811
+def test_va_scale_missing_is_no_correction_like_jwst(reffiles):
     model = make_exposure("nrc_sub400p", va_scale=None)
     theirs = _official(model, reffiles["nrc_sub400p"])
     ours = run_assign_wcs(model, reffiles["nrc_sub400p"], exposure="e")
@@ -405,7 +403,7 @@ def test_va_scale_missing_is_no_correction_like_jwst(reffiles):  # noqa: F811
     ("mir_full", "F2550W", None),     # MIRI: matched on FILTER only
     ("mir_brightsky", "F1500W", None),  # MIRI: a listed filter on a subarray
 ])
-def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, pupil):  # noqa: F811
+def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, pupil):
     model = make_exposure(case)
     model.meta.instrument.filter = filt
     model.meta.instrument.pupil = pupil
@@ -427,11 +425,11 @@ def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
             bind_bounding_box(transform, bbox, order="F")
         dist = datamodels.DistortionModel(model=transform, input_units=u.pix,
                                           output_units=u.arcsec)
-        _reference_meta(dist, spec)
+        reference_meta(dist, spec)
         dpath = tmp_path / f"{case}_{bbox is None}_distortion.asdf"
         dist.save(dpath)
         fo = datamodels.FilteroffsetModel(filters=FILTER_ROWS["NIRCAM"], instrument="NIRCAM")
-        _reference_meta(fo, spec)
+        reference_meta(fo, spec)
         fpath = tmp_path / f"{case}_{bbox is None}_filteroffset.asdf"
         fo.save(fpath)
         refs = {"distortion": str(dpath), "filteroffset": str(fpath)}
@@ -447,7 +445,7 @@ def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
     ("roll_ref", np.nan), ("ra_ref", np.nan), ("dec_ref", np.nan), ("v3_ref", np.nan),
     ("ra_ref", np.inf),
 ])
-def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):  # noqa: F811
+def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):
     model = make_exposure("nrc_full")
     setattr(model.meta.wcsinfo, attr, value)
     # jwst fails too: a TypeError building the sky rotation (None), or (NaN/inf) a
@@ -462,7 +460,7 @@ def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):  # 
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, 0.0, -1.0])
-def test_bad_va_scale_is_a_one_line_error(reffiles, value):  # noqa: F811
+def test_bad_va_scale_is_a_one_line_error(reffiles, value):
     model = make_exposure("nrc_full", va_scale=value)
     with pytest.raises(ExposureError, match=r"^jw01: VA_SCALE"):
         run_assign_wcs(model, reffiles["nrc_full"], exposure="jw01")
@@ -473,7 +471,7 @@ def test_bad_va_scale_is_a_one_line_error(reffiles, value):  # noqa: F811
     ("NIRISS", "NIS_WFSS", "F150W"),
     ("MIRI", "MIR_LRS-FIXEDSLIT", None),
 ])
-def test_grism_and_other_non_imaging_modes_are_refused(reffiles, instrument, exp_type, pupil):  # noqa: F811
+def test_grism_and_other_non_imaging_modes_are_refused(reffiles, instrument, exp_type, pupil):
     case = {"NIRCAM": "nrc_full", "NIRISS": "nis", "MIRI": "mir_full"}[instrument]
     model = make_exposure(case)
     model.meta.exposure.type = exp_type

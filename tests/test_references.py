@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from helpers.crds import SPECS, header_of
 from snakewebb import references
 from snakewebb.errors import ReferenceLookupError, SnakewebbError
 from snakewebb.simulate.crds_cache import write_crds_cache
-from test_crds_cache import SPECS, header_of
 
 CRDS_VARS = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE")
 

@@ -14,10 +14,16 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-pytestmark = pytest.mark.workflow
+from helpers.workflow import (
+    REPO,
+    SNAKEMAKE,
+    campaign_config,
+    exposures_of,
+    planned_outputs,
+    snakemake,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+pytestmark = pytest.mark.workflow
 
 #: ASN files of the campaign the workflow tests use: every kind of exposure, small
 #: detectors where possible. 00001_nrca1 is the one whose FLAT the second context replaces.
@@ -29,45 +35,13 @@ SELECTION = (
 )
 
 
-def snakemake(workdir, *args, config=(), check=True):
-    """Run the project's Snakefile in ``workdir``; return the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    if config:
-        command += ["--config", *config]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
-
-
-def campaign_config(campaign, context, *patterns, extra=()):
-    asn = json.dumps([str(campaign.asn / p) for p in patterns])
-    return (f"asn={asn}", f"crds_path={campaign.crds}", f"crds_context={context}", *extra)
-
-
-def planned_outputs(result):
-    """Outputs of the jobs a dry run lists (without the target rules)."""
-    outputs = set()
-    for line in result.stdout.splitlines():
-        match = re.match(r"^\s+output: (.+)$", line)
-        if match:
-            outputs.update(Path(p).name for p in match.group(1).split(", "))
-    return outputs
-
-
 def stamps(directory):
     return {p.name: p.stat().st_mtime_ns for p in Path(directory).glob("*.fits")}
 
 
 def selected(campaign):
     """Exposure name -> spec of the ASN files in SELECTION."""
-    names = set()
-    for pattern in SELECTION:
-        for asn in campaign.asn.glob(pattern):
-            names.update(p["name"] for p in json.loads(asn.read_text())["products"])
-    return {name: campaign.specs[name] for name in sorted(names)}
+    return exposures_of(campaign, SELECTION)
 
 
 def expected_products(specs, *, save_bsub):
