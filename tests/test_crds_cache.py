@@ -120,6 +120,7 @@ def test_second_context_is_a_minimal_delivery(cache):
     assert any("jwst_nircam_0002.imap" in b for _, b in diff)
 
 
+@pytest.mark.parity
 def test_jwst_steps_fetch_every_declared_reftype(cache):
     """The official steps ask CRDS for every type they declare; none may fail."""
     from jwst.assign_wcs import AssignWcsStep
@@ -213,6 +214,7 @@ def test_flat_content(cache):
         assert miri.data.shape == (1024, 1032)
 
 
+@pytest.mark.parity
 def test_photom_rows_cover_every_spec(cache):
     from jwst.photom.photom import find_row
     from stdatamodels.jwst import datamodels

@@ -27,6 +27,7 @@ def official(science, flat):
     return result
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,detector,exp_type,full", MODES)
 def test_full_frame_flat_matches_official_on_subarray(instrument, detector, exp_type, full):
     # a 24x20 science subarray cut from a full-frame-keyword flat of reduced size
@@ -40,6 +41,7 @@ def test_full_frame_flat_matches_official_on_subarray(instrument, detector, exp_
     assert_same(ours, official(science, flat))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,detector,exp_type,full", MODES)
 def test_matching_flat_on_cube(instrument, detector, exp_type, full):
     science = science_model(instrument, detector, exp_type, (16, 12), nints=3)
@@ -49,6 +51,7 @@ def test_matching_flat_on_cube(instrument, detector, exp_type, full):
     assert_same(ours, official(science, flat))
 
 
+@pytest.mark.parity
 def test_flat_without_subarray_keywords_taken_as_full_frame():
     science = science_model("MIRI", "MIRIMAGE", "MIR_IMAGE", (20, 30), corner=(100, 200))
     flat = flat_model("MIRI", (1024, 1032), keywords=False)

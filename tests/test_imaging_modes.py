@@ -47,6 +47,7 @@ CASES = [
 
 # --------------------------------------------------------------------- the supported set
 
+@pytest.mark.parity
 def test_supported_types_are_those_official_assign_wcs_images():
     from jwst.assign_wcs import fgs, miri, nircam, niriss
 
@@ -58,6 +59,7 @@ def test_supported_types_are_those_official_assign_wcs_images():
         assert {t for t, i in aw.IMAGING_EXP_TYPES.items() if i == instrument} == official
 
 
+@pytest.mark.parity
 def test_new_types_are_calibrated_but_never_resampled():
     from jwst.pipeline import Image2Pipeline
 

@@ -44,6 +44,7 @@ def assert_same(ours, ref):
     assert ours.meta.bunit_err == ref.meta.bunit_err
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("time_tables", [False, True], ids=["plain", "time-dependent"])
 @pytest.mark.parametrize("mode", MODES, ids=[f"{m[2]}-{m[3]}-{m[4]}-{m[5]}" for m in MODES])
 def test_matches_official(tmp_path, mode, time_tables):
@@ -68,6 +69,7 @@ def test_matches_official(tmp_path, mode, time_tables):
         assert ours.meta.photometry.conversion_megajanskys != pytest.approx(plain["photmjsr"][row])
 
 
+@pytest.mark.parity
 def test_nircam_subarray_column_and_cube(tmp_path):
     model = photom_science("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64",
                            nints=3)

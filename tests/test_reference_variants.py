@@ -137,6 +137,7 @@ PHOTOM_CASES = {
 }
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("time", [(), ("linear",), ("exponential",), ("powerlaw",),
                                   ("linear", "exponential", "powerlaw")],
                          ids=["no-time", "linear", "exponential", "powerlaw", "all-three"])
@@ -158,6 +159,7 @@ def test_photom_real_format_matches_official(tmp_path, case, time):
     assert (factor == np.float32(values[expected_row])) == (not time)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("value", [0.0, np.nan], ids=["zero", "nan"])
 def test_photom_zero_or_nan_factor_matches_official(tmp_path, value):
     keys = ("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL")
@@ -181,6 +183,7 @@ def test_photom_consistent_shortcut_still_flags_nan_factor(tmp_path):
     assert np.all(np.isnan(ours.data)) and np.all(ours.dq & DO_NOT_USE)
 
 
+@pytest.mark.parity
 def test_photom_duplicate_rows_rejected_like_official(tmp_path):
     from jwst.photom.photom import MatchFitsTableRowError
 
@@ -194,6 +197,7 @@ def test_photom_duplicate_rows_rejected_like_official(tmp_path):
         official_photom(model, phot, None)
 
 
+@pytest.mark.parity
 def test_photom_without_uncertainty_column(tmp_path):
     """The UNCERTAINTY column is not needed to calibrate: we accept a table without it.
 
@@ -212,6 +216,7 @@ def test_photom_without_uncertainty_column(tmp_path):
     assert_photom_same(ours, official_photom(model, full, None), area=False)
 
 
+@pytest.mark.parity
 def test_photom_time_tables_not_matching_the_photom_rows(tmp_path):
     keys = ("MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL")
     model = photom_science(*keys)
@@ -241,6 +246,7 @@ def test_photom_time_tables_need_the_exposure_mid_time(tmp_path):
         run_photom(model, {"photom": phot, "area": None}, exposure="jw_var")
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("corner", [(1, 1), (5, 9), (300, 1)], ids=["at-1-1", "sub", "edge"])
 def test_area_full_frame_cut_to_science_matches_official(tmp_path, corner):
     keys = ("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "SUB")
@@ -253,6 +259,7 @@ def test_area_full_frame_cut_to_science_matches_official(tmp_path, corner):
     np.testing.assert_array_equal(ours.area, data[y0:y0 + 16, x0:x0 + 20].astype(np.float32))
 
 
+@pytest.mark.parity
 def test_area_reference_with_its_own_subarray(tmp_path):
     """A subarray AREA file is placed by its own SUBSTRT (jwst 3.0.0 ignores them).
 
@@ -278,6 +285,7 @@ def test_area_reference_with_its_own_subarray(tmp_path):
     assert_photom_same(ours, official_photom(model, phot, str(tmp_path / "full.fits")))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("shape,corner", [((10, 10), (1, 1)), ((64, 64), (50, 1))],
                          ids=["too-small", "off-the-edge"])
 def test_area_not_covering_the_science_is_an_error(tmp_path, shape, corner):
@@ -341,12 +349,14 @@ def _assert_bkg_same(ours, ref):
     np.testing.assert_array_equal(ours.dq, ref.dq)
 
 
+@pytest.mark.parity
 def test_background_members_larger_than_the_science(tmp_path):
     model = science_model(*BKG_MODE, (12, 14), corner=(33, 17))
     paths = [_member(tmp_path, f"b{i}", (40, 60), (20, 10), seed=30 + i) for i in range(3)]
     _assert_bkg_same(*_both(model, paths))
 
 
+@pytest.mark.parity
 def test_background_members_with_nan_and_do_not_use(tmp_path):
     def spoil(i):
         def edit(bkg):
@@ -363,6 +373,7 @@ def test_background_members_with_nan_and_do_not_use(tmp_path):
     assert np.all(ours.dq[5, 5:10] & DO_NOT_USE)  # flags of used members are carried over
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("n", [1, 4])
 def test_background_identical_members(tmp_path, n):
     model = science_model(*BKG_MODE, (12, 14), corner=(1, 1))
@@ -373,6 +384,7 @@ def test_background_identical_members(tmp_path, n):
         np.testing.assert_array_equal(ours.data, model.data - one.data)
 
 
+@pytest.mark.parity
 def test_background_partly_overlapping_member_is_placed_where_it_overlaps(tmp_path):
     """A member overlapping only part of the science, away from its corner.
 
@@ -392,6 +404,7 @@ def test_background_partly_overlapping_member_is_placed_where_it_overlaps(tmp_pa
     np.testing.assert_array_equal(ours.data[:3], model.data[:3])  # not covered: zero background
 
 
+@pytest.mark.parity
 def test_background_cube_science_with_image_members(tmp_path):
     """A _rateints science with _rate members: every integration loses the same image.
 

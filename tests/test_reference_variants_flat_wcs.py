@@ -112,6 +112,7 @@ def _science(instrument, shape, corner, nints=None):
     return science_model(instrument, detector, exp_type, shape, corner=corner, nints=nints)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,shape,corner", [
     ("MIRI", (128, 136), (1, 889)),       # MIRI SUB128, flat delivered for it
     ("MIRI", (512, 512), (457, 51)),      # MIRI BRIGHTSKY
@@ -127,6 +128,7 @@ def test_flat_already_matching_the_science_subarray(tmp_path, instrument, shape,
     assert_flat_same(ours_flat(science, path), official_flat(science, path))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,shape,corner,nints", [
     ("NIRCAM", (400, 400), (1649, 1), None),   # NIRCam SUB400P-like corner
     ("MIRI", (128, 136), (1, 889), None),      # MIRI SUB128 in a full-frame flat
@@ -149,6 +151,7 @@ def test_full_frame_flat_for_subarray_science(tmp_path, instrument, shape, corne
     assert_flat_same(ours, official_flat(science, path))
 
 
+@pytest.mark.parity
 def test_full_frame_flat_without_subarray_keywords(tmp_path):
     data, err = flat_arrays((1024, 1032))
     path = write_flat(tmp_path / "flat.fits", "MIRI", data, err=err, keywords=())
@@ -156,6 +159,7 @@ def test_full_frame_flat_without_subarray_keywords(tmp_path):
     assert_flat_same(ours_flat(science, path), official_flat(science, path))
 
 
+@pytest.mark.parity
 def test_flat_with_corner_but_no_size_keywords_taken_as_full_frame(tmp_path):
     # jwst sets all four keywords to full frame when any is missing; so do we
     data, err = flat_arrays((2048, 2048))
@@ -165,6 +169,7 @@ def test_flat_with_corner_but_no_size_keywords_taken_as_full_frame(tmp_path):
     assert_flat_same(ours_flat(science, path), official_flat(science, path))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("dq_def", [
     # every flag at a non-standard plane, one name that is no JWST flag, one
     # plane no row describes (bit 7 below): jwst maps by name, drops the rest
@@ -192,6 +197,7 @@ def test_flat_dq_def_bit_planes(tmp_path, dq_def):
         np.testing.assert_array_equal(ours.dq[~np.isnan(ref.data)], raw)
 
 
+@pytest.mark.parity
 def test_flat_dq_bits_propagated_exactly(tmp_path):
     # every one of the 32 bits, alone and together, without a DQ_DEF table
     shape = (33, 8)
@@ -208,6 +214,7 @@ def test_flat_dq_bits_propagated_exactly(tmp_path):
     assert np.all(ours.dq & dq == dq)
 
 
+@pytest.mark.parity
 def test_flat_special_values(tmp_path):
     # NaN, zero, negative, tiny, huge, +-inf values in the flat; NaN and inf in its ERR
     shape = (10, 12)
@@ -233,6 +240,7 @@ def test_flat_special_values(tmp_path):
     assert not ours.dq[3, 0] & NO_FLAT_FIELD
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("extensions", [("dq",), ("err",), ()], ids=["no-err", "no-dq", "sci-only"])
 def test_flat_missing_err_or_dq_extension(tmp_path, extensions):
     shape = (16, 16)
@@ -250,6 +258,7 @@ def test_flat_missing_err_or_dq_extension(tmp_path, extensions):
         assert np.all(ours.var_flat[np.isfinite(ours.var_flat)] == 0)
 
 
+@pytest.mark.parity
 def test_science_with_nan_inf_and_do_not_use_already_set(tmp_path):
     shape = (12, 12)
     data, err = flat_arrays(shape)
@@ -268,6 +277,7 @@ def test_science_with_nan_inf_and_do_not_use_already_set(tmp_path):
     assert np.isfinite(ours.data[8, 8])
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("flat_shape,corner", [((64, 32), (1, 1)), ((16, 64), (1, 1))],
                          ids=["narrower", "shorter"])
 def test_flat_smaller_than_science_is_skipped_like_jwst(tmp_path, flat_shape, corner):
@@ -283,6 +293,7 @@ def test_flat_smaller_than_science_is_skipped_like_jwst(tmp_path, flat_shape, co
     assert "var_flat" not in ours.instance and "var_flat" not in ref.instance
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("flat_corner,sci_corner", [((1, 1), (20, 1)), ((100, 100), (1, 1)),
                                                     ((5, 5), (1, 1))],
                          ids=["runs-off-the-flat", "before-the-flat", "same-size-other-place"])
@@ -369,10 +380,12 @@ def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):
     assert all(0 <= v < 360 for v in region[::2])
 
 
+@pytest.mark.parity
 def test_sip_keywords_near_the_pole_match_jwst_exactly(reffiles):
     assert_wcs_parity(*_pointing_pair(reffiles, "nrc_full", "dec-near-south-pole"))
 
 
+@pytest.mark.parity
 def test_s_region_formats_ra_wrap_like_jwst():
     # corners that fall on both sides of RA = 0: RA written in [0, 360) with 9 decimals
     from stcal.alignment.util import compute_s_region_imaging
@@ -386,6 +399,7 @@ def test_s_region_formats_ra_wrap_like_jwst():
         assert aw.s_region(wcs) == expect
 
 
+@pytest.mark.parity
 def test_va_scale_missing_is_no_correction_like_jwst(reffiles):
     model = make_exposure("nrc_sub400p", va_scale=None)
     theirs = _official(model, reffiles["nrc_sub400p"])
@@ -396,6 +410,7 @@ def test_va_scale_missing_is_no_correction_like_jwst(reffiles):
     np.testing.assert_array_equal(t(x, y), (x, y))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("case,filt,pupil", [
     ("nrc_full", "F090W", "CLEAR"),   # filter not in the table
     ("nrc_full", "F200W", "WLP8"),    # filter listed, but not with this pupil
@@ -412,6 +427,7 @@ def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, 
     assert_wcs_parity(ours, theirs)
 
 
+@pytest.mark.parity
 def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
     # the same NIRCam distortion, stored with and without a bounding box, for a
     # full-frame and a subarray exposure: boxes and coordinates as jwst's
@@ -440,6 +456,7 @@ def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
             assert ours.meta.wcs.bounding_box.bounding_box(order="F") == bbox
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("attr,value", [
     ("roll_ref", None), ("ra_ref", None), ("dec_ref", None), ("v2_ref", None),
     ("roll_ref", np.nan), ("ra_ref", np.nan), ("dec_ref", np.nan), ("v3_ref", np.nan),

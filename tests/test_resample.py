@@ -134,6 +134,7 @@ def test_mean_pixel_area_matches_scale():
     assert math.sqrt(area) * math.degrees(1) * 3600 == pytest.approx(0.0656, rel=0.01)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("shape", [(210, 200), (32, 40)])
 def test_mean_pixel_area_is_the_official_one(shape):
     """The official step divides an absolute pixel_scale by stcal's mean pixel area
