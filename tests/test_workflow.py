@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
+from helpers.inputs import rewrite_product, write_asn
 from helpers.workflow import (
     REPO,
     SNAKEMAKE,
@@ -335,30 +336,14 @@ rule nothing:
 # ------------------------------------------------------------------ failures
 
 
-def _copy_with(src, dst, *, primary=None, sci_delete=()):
-    """Copy a product changing keywords (without its ASDF tree, which would restore them)."""
-    with fits.open(src) as hdul:
-        kept = fits.HDUList([hdu.copy() for hdu in hdul if hdu.name != "ASDF"])
-    kept[0].header.update(primary or {})
-    for keyword in sci_delete:
-        del kept["SCI"].header[keyword]
-    kept.writeto(dst)
-
-
-def _asn(path, name, science):
-    path.write_text(json.dumps({"asn_type": "image2", "products": [
-        {"name": name, "members": [{"expname": science.name, "exptype": "science"}]}]}))
-    return path
-
-
 def test_one_failing_exposure_does_not_stop_the_others(campaign, tmp_path):
     tso = campaign.first("NRC_TSIMAGE")
     good = campaign.files[tso]
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     broken = inputs / "broken_rateints.fits"
-    _copy_with(good, broken, sci_delete=("V2_REF",))
-    _asn(inputs / "broken_asn.json", "broken", broken)
+    rewrite_product(good, broken, sci_delete=("V2_REF",), keep_asdf=False)
+    write_asn(inputs / "broken_asn.json", {"broken": broken.name}, pool=None)
     asn = json.dumps([str(inputs / "broken_asn.json"),
                       str(campaign.asns[tso])])
     result = snakemake(tmp_path, "all", "--keep-going", check=False,
@@ -390,8 +375,9 @@ def test_unresolvable_reference_fails_at_graph_time_naming_exposure_and_reftype(
         campaign, tmp_path):
     name = campaign.first("NRC_IMAGE")
     odd = tmp_path / "odd_rate.fits"
-    _copy_with(campaign.files[name], odd, primary={"FILTER": "F090W"})
-    stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "odd_asn.json", "odd", odd))
+    rewrite_product(campaign.files[name], odd, primary={"FILTER": "F090W"}, keep_asdf=False)
+    asn = write_asn(tmp_path / "odd_asn.json", {"odd": odd.name}, pool=None)
+    stderr = _graph_error(campaign, tmp_path, asn)
     assert re.search(r"^odd: no (FLAT|FILTEROFFSET|PHOTOM) reference: .+$", stderr, re.M), stderr
 
 
@@ -403,8 +389,10 @@ def test_bad_asn_and_unknown_exp_type_fail_at_graph_time_in_one_line(campaign, t
 
     name = campaign.first("NRC_IMAGE")
     wfss = tmp_path / "wfss_rate.fits"
-    _copy_with(campaign.files[name], wfss, primary={"EXP_TYPE": "NRC_WFSS"})
-    stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "wfss_asn.json", "wfss", wfss))
+    rewrite_product(campaign.files[name], wfss, primary={"EXP_TYPE": "NRC_WFSS"},
+                    keep_asdf=False)
+    asn = write_asn(tmp_path / "wfss_asn.json", {"wfss": wfss.name}, pool=None)
+    stderr = _graph_error(campaign, tmp_path, asn)
     assert re.search(r"^wfss: EXP_TYPE 'NRC_WFSS' is not a supported imaging type", stderr,
                      re.M), stderr
 
