@@ -8,6 +8,7 @@ COMPLETE.
 
 import hashlib
 import warnings
+from pathlib import Path
 
 import pytest
 from astropy.io import fits
@@ -69,7 +70,7 @@ def _cut_point(path, where):
 
 
 def _cut(path, where):
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     size = _cut_point(path, where)
     assert 0 < size < len(data) and size % 2880  # never a whole-block (valid-looking) cut
     with open(path, "wb") as handle:
@@ -78,7 +79,7 @@ def _cut(path, where):
 
 
 def _digest(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def test_intact_references_calibrate_with_time_dependence(tmp_path, refs):
