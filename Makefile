@@ -1,6 +1,7 @@
 # Two entry points, each doing all of its own set-up:
 #   make demo   install, simulate the embedded demo campaign if absent, run `all` on it
 #   make test   install with the test extra (jwst==3.0.0 as the oracle) and run the suite
+#   make lint   ruff, snakefmt --check and snakemake --lint (the test extra brings them)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 CORES  ?= all
@@ -10,7 +11,7 @@ DEMO   ?= demo
 VERIFY ?= 0.1
 PIP     = $(VENV)/bin/python -m pip
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test lint install install-test clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,13 @@ demo: $(VENV)/.installed $(if $(filter-out 0 0.0,$(VERIFY)),$(VENV)/.installed-v
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# ruff: pyflakes, pycodestyle, import order, numpydoc docstrings (pyproject.toml);
+# snakefmt: the Snakefile and rules/*.smk; snakemake --lint: on a one-exposure fixture
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/snakefmt --check Snakefile rules/
+	$(VENV)/bin/python .ci/workflow_lint.py $(VENV)/bin/snakemake
 
 clean:
 	rm -rf $(VENV) $(DEMO) results logs .snakemake

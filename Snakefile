@@ -18,7 +18,9 @@ include: "rules/background.smk"
 include: "rules/calibrate.smk"
 include: "rules/resample.smk"
 include: "rules/problems.smk"
+include: "rules/report_inputs.smk"
 include: "rules/report.smk"
+include: "rules/verify_inputs.smk"
 include: "rules/verify.smk"
 
 

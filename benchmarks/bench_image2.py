@@ -175,14 +175,16 @@ def _run(kind, env, extra):
 
 
 def _choose(campaign_dir):
-    """A full-frame NIRCam science exposure, two same-detector full frames as backgrounds, its ASN."""
+    """A full-frame NIRCam science exposure, its ASN, and two same-detector full frames as
+    backgrounds."""
     rate = sorted((Path(campaign_dir) / "rate").glob("*_nrca1_rate.fits"))
     if len(rate) < 3:
         sys.exit(f"{campaign_dir}: need three full-frame NRCA1 exposures (a 24-exposure campaign)")
     science, backgrounds = rate[0], rate[1:3]
     name = science.name[: -len("_rate.fits")]
     asn = next((Path(campaign_dir) / "asn").glob(f"*{name}_image2_asn.json"))
-    contexts = sorted(p.name for p in (Path(campaign_dir) / "crds/mappings/jwst").glob("jwst_*.pmap"))
+    mappings = Path(campaign_dir) / "crds/mappings/jwst"
+    contexts = sorted(p.name for p in mappings.glob("jwst_*.pmap"))
     return science, backgrounds, asn, contexts[0]
 
 
@@ -240,7 +242,8 @@ def main(argv=None):
     print(f"{'  (medians)':<18}{med_ours:>11.3f}{med_off:>11.3f}{med_ours / med_off:>8.2f}")
     rss_o = max(r["rss_mb"] for r in runs["ours"])
     rss_f = max(r["rss_mb"] for r in runs["official"])
-    print(f"{'peak RSS (MB)':<18}{rss_o:>11.0f}{rss_f:>11.0f}{rss_o / rss_f:>8.2f}   target <= 0.40")
+    print(f"{'peak RSS (MB)':<18}{rss_o:>11.0f}{rss_f:>11.0f}{rss_o / rss_f:>8.2f}"
+          "   target <= 0.40")
 
     # whole process: both sides take the ASN's own members (the step table above adds
     # two backgrounds to exercise the background step)

@@ -105,7 +105,6 @@ def make_cal(workdir):
     """A jwst-made full-frame NIRCam ``_cal`` from a small simulated campaign."""
     sys.path.insert(0, str(ROOT / "tests"))
     from oracle import run_official_image2
-
     from snakewebb.simulate import simulate_campaign
 
     result = simulate_campaign(workdir / "campaign", n_exposures=6, seed=0)

@@ -78,7 +78,8 @@ def main():
 
         print(f"{args.exposures} exposures ({len(good)} good, {len(broken)} broken), "
               f"{args.cores} cores, source {source.name}")
-        print(f"uninterrupted:            {straight_seconds:6.1f} s, {straight_jobs} calibrate jobs")
+        print(f"uninterrupted:            {straight_seconds:6.1f} s, "
+              f"{straight_jobs} calibrate jobs")
         print(f"killed {args.kills}x and resumed:    {outcome['seconds']:6.1f} s, {killed_jobs} "
               f"calibrate jobs started in {outcome['runs']} runs")
         print(f"ratio killed / uninterrupted: {outcome['seconds'] / straight_seconds:.2f}")

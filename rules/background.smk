@@ -11,15 +11,15 @@ rule subtract_background:
         "logs/subtract_background/{exposure}_{bsubsuffix}.log",
     benchmark:
         "benchmarks/subtract_background/{exposure}_{bsubsuffix}.tsv"
-    params:
-        options=BACKGROUND_OPTIONS,
-        asn=asn_names,
-    threads: 1
     priority: subtract_background_priority
+    conda:
+        "../envs/snakewebb.yaml"
+    threads: 1
     resources:
         mem_mb=subtract_background_mem_mb,
         runtime=subtract_background_runtime,
-    conda:
-        "../envs/snakewebb.yaml"
+    params:
+        options=BACKGROUND_OPTIONS,
+        asn=asn_names,
     script:
         "../scripts/subtract_background.py"

@@ -12,15 +12,15 @@ rule calibrate:
         "logs/calibrate/{exposure}_{calsuffix}.log",
     benchmark:
         "benchmarks/calibrate/{exposure}_{calsuffix}.tsv"
-    params:
-        options=cal_options,
-        asn=asn_names,
-    threads: 1
     priority: calibrate_priority
+    conda:
+        "../envs/snakewebb.yaml"
+    threads: 1
     resources:
         mem_mb=calibrate_mem_mb,
         runtime=calibrate_runtime,
-    conda:
-        "../envs/snakewebb.yaml"
+    params:
+        options=cal_options,
+        asn=asn_names,
     script:
         "../scripts/calibrate.py"

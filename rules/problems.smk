@@ -12,8 +12,10 @@ rule planning_problem:
         "logs/planning_problem/{exposure}.log",
     benchmark:
         "benchmarks/planning_problem/{exposure}.tsv"
+    conda:
+        "../envs/snakewebb.yaml"
+    threads: 1
     params:
         problem=problem_of,
-    threads: 1
     script:
         "../scripts/planning_problem.py"

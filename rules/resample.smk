@@ -10,14 +10,14 @@ rule resample_exposure:
         "logs/resample_exposure/{exposure}.log",
     benchmark:
         "benchmarks/resample_exposure/{exposure}.tsv"
-    params:
-        options=RESAMPLE_OPTIONS,
-    threads: 1
     priority: resample_exposure_priority
+    conda:
+        "../envs/snakewebb.yaml"
+    threads: 1
     resources:
         mem_mb=resample_exposure_mem_mb,
         runtime=resample_exposure_runtime,
-    conda:
-        "../envs/snakewebb.yaml"
+    params:
+        options=RESAMPLE_OPTIONS,
     script:
         "../scripts/resample_exposure.py"

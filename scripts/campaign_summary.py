@@ -9,7 +9,7 @@ try:
 except ImportError:  # a conda env from envs/snakewebb.yaml: use this checkout's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from snakewebb.summary import write_summary  # noqa: E402
+from snakewebb.summary import write_summary
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,4 +1,6 @@
-"""Command line: ``snakewebb simulate OUTDIR [--exposures N] [--seed S]``,
+"""Command line of snakewebb: ``simulate``, ``impact`` and ``status``.
+
+``snakewebb simulate OUTDIR [--exposures N] [--seed S]``,
 ``snakewebb impact OUTPUT_DIR --context NEW.pmap [--crds-path PATH]``,
 ``snakewebb status [OUTPUT_DIR] [--logs DIR] [--asn PATTERN ...]``.
 

@@ -112,9 +112,12 @@ def _cache_path():
 
 
 class _LibyamlSafeLoad:
-    """Stands in for the ``yaml`` module inside asdf's manifest module: ``safe_load`` with
-    PyYAML's C parser, through the document cache. The constructor (what each node
-    becomes) is PyYAML's own SafeConstructor either way, so the documents are the same."""
+    """Stands in for the ``yaml`` module inside asdf's manifest module.
+
+    Its ``safe_load`` uses PyYAML's C parser, through the document cache. The constructor
+    (what each node becomes) is PyYAML's own SafeConstructor either way, so the documents
+    are the same.
+    """
 
     def __init__(self, yaml, cache):
         self._parse = lambda text: yaml.load(text, Loader=yaml.CSafeLoader)
@@ -132,13 +135,16 @@ class _LibyamlSafeLoad:
 
 
 class _CachedSchemaYaml:
-    """Stands in for the ``yaml`` module inside ``asdf.schema``: its ``yaml.load(content,
-    Loader=AsdfLoader)`` of a schema's text goes through the document cache."""
+    """Stands in for the ``yaml`` module inside ``asdf.schema``.
+
+    Its ``yaml.load(content, Loader=AsdfLoader)`` of a schema's text goes through the
+    document cache.
+    """
 
     def __init__(self, yaml, cache, loader):
         self._yaml, self._cache, self._loader = yaml, cache, loader
 
-    def load(self, stream, Loader):  # noqa: N803 - PyYAML's own keyword
+    def load(self, stream, Loader):  # PyYAML's own keyword
         if Loader is self._loader and isinstance(stream, (str, bytes)):
             return self._cache.load(stream, "asdf", lambda text: self._yaml.load(
                 text, Loader=Loader))
@@ -152,8 +158,10 @@ _CACHE = None
 
 
 def speed_up_asdf_yaml(cache=None):
-    """Parse asdf's manifests with PyYAML's C loader, and remember parsed manifests and
-    schemas across processes; True if it was switched.
+    """Parse asdf's manifests with PyYAML's C loader, cached across processes.
+
+    Parsed manifests and schemas are remembered across processes; True if it was
+    switched.
 
     The first datamodel a process opens makes asdf load every installed plugin's
     extension manifests (about 50 YAML documents), then the schemas of what it reads and

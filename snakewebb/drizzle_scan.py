@@ -183,8 +183,10 @@ def _edges(vertices):
 
 
 def _climb(edges, i, y, lift):
-    """Index of the first edge from ``i`` on whose top (+ ``lift``) is not below ``y``;
-    None when the chain ends first (drizzle then stops scanning)."""
+    """Index of the first edge from ``i`` on whose top (+ ``lift``) is not below ``y``.
+
+    None when the chain ends first (drizzle then stops scanning).
+    """
     while y > edges[i].top + lift:
         if i == len(edges) - 1:
             return None
@@ -193,8 +195,10 @@ def _climb(edges, i, y, lift):
 
 
 def _row_limits(left, right, region, min_y, max_y, rows):
-    """``{row: (first, last)}`` visited pixels of ``rows`` (increasing), as drizzle's
-    scan-line limits give them for non-empty left and right edge chains."""
+    """``{row: (first, last)}`` visited pixels of ``rows`` (increasing).
+
+    As drizzle's scan-line limits give them for non-empty left and right edge chains.
+    """
     xmin, xmax, ymin, ymax = region
     tol = INVERSION_TOLERANCE
     li = ri = 0
@@ -237,8 +241,10 @@ def _row_limits(left, right, region, min_y, max_y, rows):
 
 
 def region_corners(region):
-    """The outline drizzle maps of a region ``(xmin, xmax, ymin, ymax)``: its four
-    outer pixel corners, as ``(x, y)`` arrays."""
+    """The outline drizzle maps of a region ``(xmin, xmax, ymin, ymax)``.
+
+    Its four outer pixel corners, as ``(x, y)`` arrays.
+    """
     xmin, xmax, ymin, ymax = region
     return (np.array([xmin - 0.5, xmax + 0.5, xmax + 0.5, xmin - 0.5]),
             np.array([ymin - 0.5, ymin - 0.5, ymax + 0.5, ymax + 0.5]))

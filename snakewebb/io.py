@@ -156,10 +156,13 @@ def _raise_terminated(signum, frame):
 
 @contextmanager
 def cancellable(outputs):
-    """Run the body as a job writing ``outputs``: stale pending files of an earlier,
-    killed run are removed first, and SIGTERM (Snakemake cancelling, SLURM's
-    ``scancel`` or time limit) raises :class:`Terminated` so that a pending file is
-    deleted as the exception unwinds (Ctrl-C already raises KeyboardInterrupt)."""
+    """Run the body as a job writing ``outputs``.
+
+    Stale pending files of an earlier, killed run are removed first, and SIGTERM
+    (Snakemake cancelling, SLURM's ``scancel`` or time limit) raises :class:`Terminated`
+    so that a pending file is deleted as the exception unwinds (Ctrl-C already raises
+    KeyboardInterrupt).
+    """
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         remove_stale_pending(outputs)
@@ -208,9 +211,11 @@ def write_pending(model, path):
 
 
 def _file_system_cause(err, directory):
-    """The file-system failure behind ``err`` (an OSError, or what a library raised
-    while handling one: astropy's writer can turn a full disk into an AttributeError),
-    as text; None when there is none."""
+    """The file-system failure behind ``err``, as text; None when there is none.
+
+    ``err`` is an OSError, or what a library raised while handling one: astropy's writer
+    can turn a full disk into an AttributeError.
+    """
     seen = err
     while seen is not None and not isinstance(seen, OSError):
         seen = seen.__context__
@@ -251,8 +256,10 @@ def atomic_save(model, path):
 
 
 def atomic_write_bytes(path, data):
-    """Write ``data`` (bytes) to ``path`` under a hidden temporary name, then rename it:
-    a reader never sees a half-written file (quick-look PNGs, the campaign summary)."""
+    """Write ``data`` (bytes) to ``path`` under a hidden temporary name, then rename it.
+
+    A reader never sees a half-written file (quick-look PNGs, the campaign summary).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)

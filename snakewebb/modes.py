@@ -73,8 +73,10 @@ def runs_resample(exp_type, is_cube, tso):
 
 
 def cal_suffix(is_cube):
+    """Suffix of the calibrated product: ``calints`` for a cube, else ``cal``."""
     return "calints" if is_cube else "cal"
 
 
 def bsub_suffix(is_cube):
+    """Suffix of the background-subtracted product: ``bsubints`` for a cube, else ``bsub``."""
     return "bsubints" if is_cube else "bsub"

@@ -64,7 +64,7 @@ def run_official_image2(exposure, science, backgrounds, output_dir, *, plan, ref
                 "notes": list(plan.get("notes", [])), "excluded": []}
     try:
         manifest["excluded"] = verify.deliberate_differences(science, members)
-    except Exception as exc:  # noqa: BLE001 - an unreadable input is the user's to fix
+    except Exception as exc:  # an unreadable input is the user's to fix
         raise ExposureError(exposure, f"cannot read {Path(science).name} or its background "
                                       f"members: {exc}") from exc
     if manifest["excluded"]:
@@ -98,7 +98,7 @@ def _call_image2(exposure, asn_path, out, steps):
         # not to the terminal as well
         Image2Pipeline.call(str(asn_path), output_dir=str(out), save_results=True,
                             steps=steps, configure_log=False)
-    except Exception as exc:  # noqa: BLE001 - the official pipeline's own failure
+    except Exception as exc:  # the official pipeline's own failure
         log.exception("calwebb_image2 failed")
         raise ExposureError(exposure, f"calwebb_image2 failed: {type(exc).__name__}: "
                                       f"{exc}") from exc

@@ -60,8 +60,10 @@ def _column_names(table):
 
 
 def _match_fields(model, table):
-    """The column -> value pairs that select the PHOTOM row for ``model``, in the order
-    they are tried (the instrument's keys, :mod:`snakewebb.instruments`)."""
+    """The column -> value pairs that select the PHOTOM row for ``model``.
+
+    In the order they are tried (the instrument's keys, :mod:`snakewebb.instruments`).
+    """
     instrument = _upper(model.meta.instrument.name)
     info = instruments.instrument(instrument)
     if info is None:
@@ -80,9 +82,10 @@ def _match_fields(model, table):
 
 
 def find_row(table, fields):
-    """Index of the one row of ``table`` whose columns equal ``fields`` (strings compared upper-case).
+    """Index of the one row of ``table`` whose columns equal ``fields``.
 
-    Returns None when no row matches; raises PhotomError when several do.
+    Strings are compared upper-case. Returns None when no row matches; raises PhotomError
+    when several do.
     """
     if not fields:
         if len(table) == 0:

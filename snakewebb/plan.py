@@ -65,8 +65,9 @@ class CrdsSettings:
     context: str | None = None
 
     def configure(self):
-        """Point the crds library at this cache; return the settings with the context
-        in use (``jwst_0002.pmap``).
+        """Point the crds library at this cache.
+
+        Returns the settings with the context in use (``jwst_0002.pmap``).
 
         crds reads its settings from the process environment, so this is the one
         place that writes CRDS_PATH / CRDS_CONTEXT / CRDS_SERVER_URL / CRDS_MODE.
@@ -161,17 +162,21 @@ class Plan:
         return [rec for rec in self.records.values() if rec.problem is not None]
 
     def product(self, name, suffix):
+        """Path of exposure ``name``'s product with ``suffix`` in the output directory."""
         return f"{self.output_dir}/{name}_{suffix}.fits"
 
     def cal_files(self):
+        """The ``_cal``/``_calints`` of every exposure without a problem."""
         return [self.product(n, r.cal_suffix) for n, r in self.records.items()
                 if r.problem is None]
 
     def i2d_files(self):
+        """The ``_i2d`` of every resampled exposure without a problem."""
         return [self.product(n, "i2d") for n, r in self.records.items()
                 if r.problem is None and r.resampled]
 
     def bsub_files(self):
+        """The ``_bsub``/``_bsubints`` of every exposure that subtracts a background."""
         return [self.product(n, r.bsub_suffix) for n, r in self.records.items()
                 if r.problem is None and r.subtracts_background]
 
@@ -201,8 +206,11 @@ class Plan:
                 for key in ("tso_exp_types", "bkg_sigma", "bkg_maxiters")}
 
     def cal_options(self, rec):
-        """A calibrate job's params: the background settings only where it subtracts one,
-        so that changing them reruns only those exposures."""
+        """A calibrate job's params.
+
+        The background settings only where it subtracts one, so that changing them reruns
+        only those exposures.
+        """
         options = dict(self.image2_options)
         if rec.subtracts_background and not self.save_bsub:
             return options

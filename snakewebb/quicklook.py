@@ -1,5 +1,7 @@
-"""Quick-look pictures of products: one PNG per ``_i2d`` (and per ``_calints``, its first
-integration), scaled as astronomers look at images.
+"""Quick-look pictures of products.
+
+One PNG per ``_i2d`` (and per ``_calints``, its first integration), scaled as
+astronomers look at images.
 
 :func:`read_quicklook` reads what a picture needs from a product with astropy.io.fits
 alone (no datamodels, no gwcs: a quick-look job stays cheap); :func:`render_quicklook`
@@ -10,8 +12,8 @@ canvas and without pyplot.
 
 import logging
 import math
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +79,11 @@ def optics(filter_name, pupil):
 
 @lru_cache(maxsize=4096)
 def header_labels(path):
-    """``instrument``, ``detector``, ``filter``, ``pupil``, ``exp_type`` of a FITS file's
-    primary header ("" where absent or unreadable)."""
+    """The optics keywords of a FITS file's primary header.
+
+    ``instrument``, ``detector``, ``filter``, ``pupil``, ``exp_type`` ("" where absent
+    or unreadable).
+    """
     from astropy.io import fits
 
     try:
@@ -140,7 +145,7 @@ def read_quicklook(path):
 
 
 def _celestial_wcs(header):
-    """astropy WCS of an image header (SIP included), None when it has no sky axes."""
+    """Astropy WCS of an image header (SIP included), None when it has no sky axes."""
     import warnings
 
     from astropy.wcs import WCS, FITSFixedWarning

@@ -108,9 +108,11 @@ def _operational_context(crds_path, key="operational_context"):
 
 
 def default_context(crds_path):
-    """The context a cache is used with when none is named: the operational one its
-    ``config/jwst/server_config`` names (what crds itself uses offline), else its
-    newest ``.pmap``."""
+    """The context a cache is used with when none is named.
+
+    The operational one its ``config/jwst/server_config`` names (what crds itself uses
+    offline), else its newest ``.pmap``.
+    """
     return _operational_context(crds_path)
 
 
@@ -342,8 +344,11 @@ _FAILED = "CRDS FAILED"
 
 
 def _crds_failure(err):
-    """The telling part of a CRDS failure: the unreadable or missing mapping file crds
-    met first (an OSError down the exception chain), not its failed attempt to fetch it."""
+    """The telling part of a CRDS failure.
+
+    The unreadable or missing mapping file crds met first (an OSError down the exception
+    chain), not its failed attempt to fetch it.
+    """
     seen = err
     while seen is not None:
         if isinstance(seen, OSError):
@@ -378,8 +383,10 @@ def _required_parkeys(crds_path, context, instrument, reftypes):
 
 
 def _restrict(crds_path, context, match, reftypes):
-    """``match`` (sorted items) without the parameters the context does not select on,
-    so that keywords no rmap uses never split lookups into more groups."""
+    """``match`` (sorted items) without the parameters the context does not select on.
+
+    So that keywords no rmap uses never split lookups into more groups.
+    """
     instrument = dict(match).get("META.INSTRUMENT.NAME")
     required = _required_parkeys(crds_path, context, instrument, reftypes) if instrument else None
     if required is None:
@@ -391,8 +398,10 @@ _QUOTED_PATH = re.compile(r"'(META\.[A-Z0-9_.]+)'")
 
 
 def _with_keywords(why):
-    """CRDS's reason with each datamodel path it quotes given as its FITS keyword
-    ('META.OBSERVATION.DATE' -> DATE-OBS), the name a header reader knows."""
+    """CRDS's reason with each datamodel path it quotes given as its FITS keyword.
+
+    ('META.OBSERVATION.DATE' -> DATE-OBS), the name a header reader knows.
+    """
     return _QUOTED_PATH.sub(
         lambda m: _PATHS[m.group(1)] if m.group(1) in _PATHS else m.group(0), why)
 
@@ -497,7 +506,7 @@ _NEAR = timedelta(seconds=2)
 
 
 def _moment(date, time):
-    """datetime of a DATE-OBS/TIME-OBS pair (None when either cannot be read)."""
+    """Datetime of a DATE-OBS/TIME-OBS pair (None when either cannot be read)."""
     if not date or not time:
         return None
     time = str(time)

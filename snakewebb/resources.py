@@ -112,11 +112,14 @@ def job_memory_mb(rule, pixels, *, attempt=1):
 
 
 def job_runtime_min(rule, pixels):
-    """Run time (whole minutes, at least 2) to ask for: three times the measured wall
-    time plus a minute for the Snakemake start-up inside the SLURM job (a job run under
-    load took over a minute on this 2-core machine). A time limit only has to stop a
-    job that hangs; in a group the runtimes of the jobs run one after the other add up,
-    so a larger floor would ask for many hours where minutes are used."""
+    """Run time (whole minutes, at least 2) to ask for.
+
+    Three times the measured wall time plus a minute for the Snakemake start-up inside
+    the SLURM job (a job run under load took over a minute on this 2-core machine). A
+    time limit only has to stop a job that hangs; in a group the runtimes of the jobs run
+    one after the other add up, so a larger floor would ask for many hours where minutes
+    are used.
+    """
     _, _, base_s, per_mpix_s = _figures(rule)
     seconds = base_s + per_mpix_s * pixels / 1e6
     return max(2, int(math.ceil((3 * seconds + 60) / 60.0)))

@@ -1,5 +1,7 @@
-"""Where a campaign stands: products done, jobs failed (with their one-line reason from
-the job logs), exposures still pending.
+"""Where a campaign stands.
+
+Products done, jobs failed (with their one-line reason from the job logs), exposures
+still pending.
 
 Reads only file names, the logs the workflow's jobs write under ``logs/<rule>/`` and,
 when given, the ASN files (for the exposures not started yet). Nothing is written.

@@ -1,4 +1,6 @@
-"""The campaign at a glance, for the report: one row per exposure (its instrument mode,
+"""The campaign at a glance, for the report.
+
+One row per exposure (its instrument mode,
 steps COMPLETE/SKIPPED, reference files and context, time and peak memory of each of its
 jobs, status) as a self-contained HTML table, and a plot of time and memory per job.
 

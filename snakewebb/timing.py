@@ -32,8 +32,10 @@ def process_age():
 
 
 def start(at=None):
-    """Begin timing at ``at`` (a ``time.perf_counter()`` value; default now): what the
-    process spent before that is its ``start`` phase."""
+    """Begin timing at ``at`` (a ``time.perf_counter()`` value; default now).
+
+    What the process spent before that is its ``start`` phase.
+    """
     global _origin
     _marks.clear()
     now = time.perf_counter()

@@ -172,9 +172,11 @@ OFFICIAL_RESAMPLE_EXP_TYPES = frozenset({"MIR_IMAGE", "NRC_IMAGE", "NIS_IMAGE", 
 
 
 def not_resampled_reason(exp_type, is_cube, tso):
-    """Why an exposure the official pipeline resamples gets no ``_i2d`` here (a
-    deliberate difference), or None when the official pipeline does not resample it
-    either (or it is resampled here)."""
+    """Why an exposure the official pipeline resamples gets no ``_i2d`` here.
+
+    A deliberate difference; None when the official pipeline does not resample it either
+    (or it is resampled here).
+    """
     if is_cube or exp_type not in OFFICIAL_RESAMPLE_EXP_TYPES:
         return None
     if tso:
@@ -444,8 +446,11 @@ def _same_sky(row, ours_wcs, official_wcs, shape, step):
 
 
 def _reference_name(value):
-    """The file name an ``R_*`` keyword records: ``crds://name`` here and in CRDS-selected
-    official products, the override's full path in the official run given overrides."""
+    """The file name an ``R_*`` keyword records.
+
+    ``crds://name`` here and in CRDS-selected official products, the override's full path
+    in the official run given overrides.
+    """
     if not isinstance(value, str) or value == "N/A":
         return value
     return os.path.basename(value.removeprefix("crds://"))
@@ -653,8 +658,10 @@ def read_rows(path):
 
 
 def failure_message(rows):
-    """One line naming the failing products of an exposure and their worst array; None
-    when every row passes (or is excluded)."""
+    """One line naming the failing products of an exposure and their worst array.
+
+    None when every row passes (or is excluded).
+    """
     failed = [row for row in rows if row["status"] == "fail"]
     if not failed:
         return None

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import oracle`
+sys.path.insert(0, str(Path(__file__).parent))  # so tests can import helpers and oracle
 
-from oracle import crds_environment, crds_environment_preserved  # noqa: E402
+from helpers.models import write_nircam_refs
+from helpers.wcs import write_wcs_references
+from oracle import crds_environment, crds_environment_preserved
 
 #: Exposures in the session campaign: the default 24 covers every mode.
 CAMPAIGN_EXPOSURES = int(os.environ.get("SNAKEWEBB_TEST_EXPOSURES", "24"))
@@ -75,3 +77,15 @@ def crds_restored():
     """The CRDS variables of os.environ as they were before the test."""
     with crds_environment_preserved():
         yield
+
+
+@pytest.fixture
+def refs(tmp_path):
+    """NIRCam FLAT, PHOTOM and AREA references for ``helpers.models.write_science``."""
+    return write_nircam_refs(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def reffiles(tmp_path_factory):
+    """DISTORTION and FILTEROFFSET references for every ``helpers.wcs.CASES`` case."""
+    return write_wcs_references(tmp_path_factory.mktemp("refs"))

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from stdatamodels.jwst.datamodels import dqflags
 
+from helpers.models import science_model
 from snakewebb import background
 from snakewebb.errors import ExposureError
 from snakewebb.steps.background import run_background
 from snakewebb.steps.image2 import Image2Options
-from tests.test_flat_field import science_model
 
 MODES = [
     ("NIRCAM", "NRCA1", "NRC_IMAGE"),
@@ -65,6 +65,7 @@ def compare(model, paths, sigma=3.0, maxiters=None):
     return ours, bdata
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("mode", MODES, ids=[m[2] for m in MODES])
 @pytest.mark.parametrize("n", [1, 2, 12])
 def test_image_matches_official(tmp_path, mode, n):
@@ -77,6 +78,7 @@ def test_image_matches_official(tmp_path, mode, n):
         assert bdata[0, 0] == 0  # every member NaN: nothing subtracted
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("maxiters", [1, 5])
 def test_maxiters_and_sigma_are_used(tmp_path, maxiters):
     mode = MODES[0]
@@ -84,6 +86,7 @@ def test_maxiters_and_sigma_are_used(tmp_path, maxiters):
     compare(model, backgrounds(tmp_path, mode, 8), sigma=2.0, maxiters=maxiters)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("bkg_nints", [1, 4])
 def test_cube_matches_official(tmp_path, bkg_nints):
     mode = MODES[0]
@@ -92,6 +95,7 @@ def test_cube_matches_official(tmp_path, bkg_nints):
     assert ours.data.shape == (3,) + SHAPE
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("n", [1, 3, 8])
 def test_cube_background_cancelling_the_science_matches_official(tmp_path, n):
     """Residuals near zero, as real MIRI backgrounds leave: the last bit of the
@@ -110,6 +114,7 @@ def test_cube_background_cancelling_the_science_matches_official(tmp_path, n):
     assert np.nanmax(np.abs(ours.data)) < 0.1 * np.nanmax(np.abs(model.data))
 
 
+@pytest.mark.parity
 def test_background_on_other_subarray_only_counts_where_it_overlaps(tmp_path):
     mode = MODES[0]
     model = science_model(*mode, SHAPE, corner=CORNER)
@@ -133,7 +138,8 @@ def test_step_skips_without_members_and_reports_missing_ones(tmp_path):
     assert out.meta.cal_step.bkg_subtract == "COMPLETE"
     assert model.meta.cal_step.bkg_subtract is None
 
-    with pytest.raises(ExposureError, match=r"^jw1_nrca1: background member gone_rate.fits not found"):
+    with pytest.raises(ExposureError,
+                       match=r"^jw1_nrca1: background member gone_rate.fits not found"):
         run_background(model, paths + [str(tmp_path / "gone_rate.fits")], Image2Options(),
                        exposure="jw1_nrca1")
 
@@ -152,6 +158,7 @@ def test_clipped_mean_shortcut_agrees_with_astropy():
         np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parity
 def test_background_on_offset_subarray_counts_at_its_own_pixels(tmp_path):
     """A member whose subarray starts inside the science one (corner +3, +4) is placed at
     its own detector pixels. jwst 3.0.0 puts the overlap at the science corner instead
@@ -177,6 +184,7 @@ def test_background_on_offset_subarray_counts_at_its_own_pixels(tmp_path):
     assert not np.allclose(official_bkg.data[valid], expect[valid], rtol=1e-6)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("nints", [None, 3])
 def test_members_stored_in_other_widths_match_official(tmp_path, nints):
     """Members whose DQ is stored as signed 16/64-bit integers and whose SCI/ERR are

@@ -1,4 +1,7 @@
-"""Broken inputs through calibrate_exposure: one-line ExposureError, nothing written, input intact."""
+"""Broken inputs through calibrate_exposure.
+
+Each is one-line ExposureError, nothing is written and the input is intact.
+"""
 
 import hashlib
 import warnings
@@ -8,12 +11,9 @@ import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
+from helpers.models import EXPOSURE, SHAPE, flat_model, write_good
 from snakewebb.errors import ExposureError
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure
-from tests.test_flat_field import flat_model, science_model
-
-EXPOSURE = "jw01234001001_01101_00001_nrca1"
-SHAPE = (16, 20)
 
 
 @pytest.fixture
@@ -38,21 +38,6 @@ def refs(tmp_path):
 
 
 OPTIONS = Image2Options(skip_assign_wcs=True)
-
-
-def good_model():
-    model = science_model("NIRCAM", "NRCA1", "NRC_IMAGE", SHAPE)
-    model.meta.instrument.filter = "F150W"
-    model.meta.instrument.pupil = "CLEAR"
-    model.meta.exposure.mid_time = 60300.5
-    return model
-
-
-def write_good(path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        good_model().save(path)
-    return path
 
 
 def _truncated(path):
@@ -178,7 +163,8 @@ def test_missing_sci_extension_is_named_plainly(tmp_path, refs):
     _no_sci(science)
     with pytest.raises(ExposureError) as info:
         calibrate_exposure(science, tmp_path / f"{EXPOSURE}_cal.fits", refs=refs, options=OPTIONS)
-    assert str(info.value) == f"{EXPOSURE}: cannot read {science.name}: its SCI extension is missing"
+    assert str(info.value) == \
+        f"{EXPOSURE}: cannot read {science.name}: its SCI extension is missing"
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -13,17 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-pytestmark = pytest.mark.workflow
+from helpers.inputs import rewrite_product, write_asn
+from helpers.workflow import snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+pytestmark = pytest.mark.workflow
 
 #: Small exposures of the session campaign: NIRCam SUB160 (two, resampled) and a NIRCam
 #: TSO cube. Broken copies are made from the first.
@@ -34,46 +33,8 @@ FLAT_GONE = "*-o009_*_00001_*_asn.json"
 FLAT_SHAPE = "*-o007_*_asn.json"
 
 
-def snakemake(workdir, *args, config=(), check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    if config:
-        command += ["--config", *config]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
-
-
 def hashes(paths):
     return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
-
-
-def write_asn(path, products):
-    path.write_text(json.dumps({"asn_type": "image2", "asn_pool": "pool", "products": [
-        {"name": name, "members": [{"expname": str(science), "exptype": "science"}]}
-        for name, science in products.items()]}))
-    return path
-
-
-def rewrite(src, dst, *, primary=None, sci_delete=(), keep_asdf=True, arrays=None):
-    """Copy a _rate changing primary keywords (None deletes), deleting SCI keywords,
-    or replacing arrays ({"SCI": fn(array) -> array})."""
-    with fits.open(src) as hdul:
-        kept = fits.HDUList([hdu.copy() for hdu in hdul
-                             if keep_asdf or hdu.name != "ASDF"])
-    for key, value in (primary or {}).items():
-        if value is None:
-            del kept[0].header[key]
-        else:
-            kept[0].header[key] = value
-    for key in sci_delete:
-        del kept["SCI"].header[key]
-    for name, change in (arrays or {}).items():
-        kept[name].data = change(kept[name].data)
-    kept.writeto(dst)
-    return dst
 
 
 def crds_copy(campaign, root, *, remove=(), tiny_flat=()):
@@ -135,18 +96,18 @@ def catalogue(campaign, tmp_path_factory):
     case("cuthead", inputs / "cuthead_rate.fits")
     (inputs / "cutdata_rate.fits").write_bytes(data[: int(len(data) * 0.6)])
     case("cutdata", inputs / "cutdata_rate.fits")
-    case("nodetector", rewrite(src, inputs / "nodetector_rate.fits",
+    case("nodetector", rewrite_product(src, inputs / "nodetector_rate.fits",
                                primary={"DETECTOR": None}, keep_asdf=False))
-    case("nopointing", rewrite(src, inputs / "nopointing_rate.fits", sci_delete=("V2_REF",),
+    case("nopointing", rewrite_product(src, inputs / "nopointing_rate.fits", sci_delete=("V2_REF",),
                                keep_asdf=False))
-    case("spectro", rewrite(src, inputs / "spectro_rate.fits",
+    case("spectro", rewrite_product(src, inputs / "spectro_rate.fits",
                             primary={"EXP_TYPE": "NRC_WFSS"}, keep_asdf=False))
-    case("allnan", rewrite(src, inputs / "allnan_rate.fits",
+    case("allnan", rewrite_product(src, inputs / "allnan_rate.fits",
                            arrays={"SCI": lambda a: np.full_like(a, np.nan)}))
-    case("alldnu", rewrite(src, inputs / "alldnu_rate.fits",
+    case("alldnu", rewrite_product(src, inputs / "alldnu_rate.fits",
                            arrays={"DQ": lambda a: np.ones_like(a)}))
     case("gone", inputs / "gone_rate.fits")  # member file missing
-    twice = rewrite(src, inputs / "twice_rate.fits")
+    twice = rewrite_product(src, inputs / "twice_rate.fits")
     write_asn(inputs / "twice1_asn.json", {"twice": twice})
     write_asn(inputs / "twice2_asn.json", {"twice": twice})
     (inputs / "malformed_asn.json").write_text('{"products": [')
@@ -209,7 +170,6 @@ def test_good_exposures_complete_and_each_broken_one_fails_in_one_line(catalogue
         assert any(re.fullmatch(rf"{name}: no FLAT reference: jwst_miri_flat_0002\.fits "
                                 rf"\(context \S+\) is not in the cache \S+", e)
                    for e in errors), errors
-
 
 
 def test_flat_whose_shape_cannot_match_is_skipped_in_one_warning(catalogue):
@@ -330,7 +290,7 @@ def test_context_that_does_not_exist_is_one_line(campaign, tmp_path):
     result = snakemake(tmp_path, "all", config=config, check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
-    assert re.search(rf"^CRDS cache \S+ has no context jwst_9999\.pmap$", output, re.M), output
+    assert re.search(r"^CRDS cache \S+ has no context jwst_9999\.pmap$", output, re.M), output
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.fits"))
 
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 from drizzle import cdrizzle
 
+from helpers.resample import make_cal_model
 from snakewebb import drizzle_scan
 from snakewebb import resample as rs
-
-from test_resample import make_cal_model
 
 
 def _pixmap(shape, *, angle=0.0, scale=1.0, shift=(0.0, 0.0), bend=0.0):
@@ -116,8 +115,8 @@ def test_no_overlap_is_unknown():
 
 
 def test_c_round_halves_away_from_zero():
-    assert [drizzle_scan.c_round(v) for v in (0.5, 1.5, 2.5, -0.5, -2.5, 2.4999, 0.49999999999999994)] \
-        == [1, 2, 3, -1, -3, 2, 0]
+    values = (0.5, 1.5, 2.5, -0.5, -2.5, 2.4999, 0.49999999999999994)
+    assert [drizzle_scan.c_round(v) for v in values] == [1, 2, 3, -1, -3, 2, 0]
 
 
 # ----------------------------------------------------------- resample in blocks

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from helpers.inputs import write_asn
 from snakewebb import exposures
 from snakewebb.errors import ExposureError, SnakewebbError
 
@@ -23,16 +24,6 @@ def write_rate(path, header=NIRCAM, shape=(8, 8), **extra):
     return path
 
 
-def write_asn(path, products):
-    """products: {name: (science, [backgrounds])} with member names relative to path."""
-    asn = {"asn_type": "image2", "asn_pool": "test_pool", "products": [
-        {"name": name, "members": [{"expname": sci, "exptype": "science"}]
-         + [{"expname": b, "exptype": "background"} for b in bkgs]}
-        for name, (sci, bkgs) in products.items()]}
-    path.write_text(json.dumps(asn))
-    return path
-
-
 @pytest.fixture
 def tiny(tmp_path):
     """Three exposures: 2D with a background, TSO cube, MIRI by TSOVISIT."""
@@ -46,9 +37,9 @@ def tiny(tmp_path):
                TSOVISIT=True, NINTS=3)
     write_rate(rate / "m_rate.fits", INSTRUME="MIRI", DETECTOR="MIRIMAGE",
                EXP_TYPE="MIR_IMAGE", FILTER="F770W", PUPIL="N/A", TSOVISIT=True)
-    write_asn(asn / "a_asn.json", {"a": ("../rate/a_rate.fits", ["../rate/abkg_rate.fits"])})
-    write_asn(asn / "t_asn.json", {"t": ("../rate/t_rateints.fits", [])})
-    write_asn(asn / "m_asn.json", {"m": ("../rate/m_rate.fits", [])})
+    write_asn(asn / "a_asn.json", {"a": ["../rate/a_rate.fits", "../rate/abkg_rate.fits"]})
+    write_asn(asn / "t_asn.json", {"t": "../rate/t_rateints.fits"})
+    write_asn(asn / "m_asn.json", {"m": "../rate/m_rate.fits"})
     return tmp_path
 
 
@@ -57,7 +48,7 @@ def test_read_asn_resolves_members_against_asn_directory(tiny, monkeypatch):
     products = exposures.read_asn(tiny / "asn" / "a_asn.json")
     assert products == [{"name": "a", "science": str(tiny / "rate" / "a_rate.fits"),
                          "backgrounds": (str(tiny / "rate" / "abkg_rate.fits"),),
-                         "asn_pool": "test_pool"}]
+                         "asn_pool": "pool"}]
 
 
 def test_asn_pool_is_in_the_table_and_none_when_the_asn_has_none(tiny):
@@ -66,7 +57,7 @@ def test_asn_pool_is_in_the_table_and_none_when_the_asn_has_none(tiny):
     del content["asn_pool"]
     asn.write_text(json.dumps(content))
     table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
-    assert table.at["a", "asn_pool"] == "test_pool"
+    assert table.at["a", "asn_pool"] == "pool"
     assert table.at["m", "asn_pool"] is None
 
 
@@ -98,7 +89,7 @@ def test_read_asn_bad_files_give_one_line_naming_the_file(tmp_path, text, messag
 
 
 def test_read_asn_missing_member_names_product_and_file(tiny):
-    write_asn(tiny / "asn" / "gone_asn.json", {"gone": ("../rate/nothere_rate.fits", [])})
+    write_asn(tiny / "asn" / "gone_asn.json", {"gone": "../rate/nothere_rate.fits"})
     with pytest.raises(ExposureError, match=r"^gone: member .*nothere_rate.fits listed in "
                                             r"gone_asn.json does not exist$"):
         exposures.read_asn(tiny / "asn" / "gone_asn.json")
@@ -154,7 +145,8 @@ def test_cache_is_used_and_refreshed_per_asn(tiny, monkeypatch):
     reads = []
     real = exposures.read_header_keywords
     monkeypatch.setattr(exposures, "read_header_keywords",
-                        lambda path, *a, **k: reads.append(os.path.basename(path)) or real(path, *a, **k))
+                        lambda path, *a, **k: reads.append(os.path.basename(path))
+                        or real(path, *a, **k))
     again = exposures.exposure_table(pattern, cache_dir=cache)
     assert reads == []
     assert again.equals(first)
@@ -169,11 +161,11 @@ def test_cache_is_used_and_refreshed_per_asn(tiny, monkeypatch):
 
 def test_unsupported_exp_type_and_duplicates(tiny):
     write_rate(tiny / "rate" / "s_rate.fits", EXP_TYPE="NRC_WFSS")
-    write_asn(tiny / "asn" / "s_asn.json", {"s": ("../rate/s_rate.fits", [])})
+    write_asn(tiny / "asn" / "s_asn.json", {"s": "../rate/s_rate.fits"})
     with pytest.raises(ExposureError, match=r"^s: EXP_TYPE 'NRC_WFSS' is not a supported"):
         exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
     (tiny / "asn" / "s_asn.json").unlink()
-    write_asn(tiny / "asn" / "dup_asn.json", {"a": ("../rate/a_rate.fits", [])})
+    write_asn(tiny / "asn" / "dup_asn.json", {"a": "../rate/a_rate.fits"})
     with pytest.raises(ExposureError, match=r"^a: product name given by both"):
         exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
 
@@ -218,9 +210,9 @@ class CountingLookup:
 def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("CRDS_PATH", str(tmp_path))
     write_rate(tiny / "rate" / "b_rate.fits", FILTER="F150W")
-    write_asn(tiny / "asn" / "b_asn.json", {"b": ("../rate/b_rate.fits", [])})
+    write_asn(tiny / "asn" / "b_asn.json", {"b": "../rate/b_rate.fits"})
     write_rate(tiny / "rate" / "c_rate.fits")  # same keywords as a
-    write_asn(tiny / "asn" / "c_asn.json", {"c": ("../rate/c_rate.fits", [])})
+    write_asn(tiny / "asn" / "c_asn.json", {"c": "../rate/c_rate.fits"})
     table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
     lookup = CountingLookup(tmp_path)
     reftypes = ("flat", "photom", "area")
@@ -256,7 +248,7 @@ def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_
 def test_reference_failure_names_the_exposure(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("CRDS_PATH", str(tmp_path))
     write_rate(tiny / "rate" / "z_rate.fits", FILTER="F999W")
-    write_asn(tiny / "asn" / "z_asn.json", {"z": ("../rate/z_rate.fits", [])})
+    write_asn(tiny / "asn" / "z_asn.json", {"z": "../rate/z_rate.fits"})
     table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
     with pytest.raises(ExposureError, match=r"^z: no FLAT reference"):
         exposures.exposure_references(table, ("flat",), context="ctx1",
@@ -275,7 +267,7 @@ def test_trust_cache_skips_the_stat_checks(tiny):
     checked = exposures.exposure_table(pattern, cache_dir=cache)
     assert checked.loc["m", "filter"] == "F1000W"
     # an ASN the cache does not know is read even when trusting it
-    write_asn(tiny / "asn" / "n_asn.json", {"n": ("../rate/a_rate.fits", [])})
+    write_asn(tiny / "asn" / "n_asn.json", {"n": "../rate/a_rate.fits"})
     assert "n" in exposures.exposure_table(pattern, cache_dir=cache, trust_cache=True).index
 
 
@@ -315,7 +307,7 @@ def datamodel_view(path):
 
 
 def one_table(tmp_path, name, science, **kwargs):
-    write_asn(tmp_path / f"{name}_asn.json", {name: (science.name, [])})
+    write_asn(tmp_path / f"{name}_asn.json", {name: science.name})
     return exposures.exposure_table([str(tmp_path / f"{name}_asn.json")], **kwargs)
 
 
@@ -355,7 +347,7 @@ def test_common_path_reads_no_asdf_and_optional_keywords_are_none(tiny, monkeypa
                         lambda *a, **k: pytest.fail("ASDF read for a complete header"))
     no_pupil = {k: v for k, v in NIRCAM.items() if k not in ("PUPIL", "SUBARRAY")}
     write_rate(tiny / "rate" / "p_rate.fits", header=no_pupil)
-    write_asn(tiny / "asn" / "p_asn.json", {"p": ("../rate/p_rate.fits", [])})
+    write_asn(tiny / "asn" / "p_asn.json", {"p": "../rate/p_rate.fits"})
     table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
     assert table.at["p", "pupil"] is None and table.at["p", "subarray"] is None
     assert table.at["a", "pupil"] == "CLEAR"
@@ -424,8 +416,8 @@ def test_campaign_file_without_keyword_gets_the_same_references(
     shutil.copy(campaign.files[name], edited)
     with fits.open(edited, mode="update") as hdul:
         del hdul[0].header[keyword]
-    write_asn(tmp_path / "intact_asn.json", {"intact": (intact.name, [])})
-    write_asn(tmp_path / "edited_asn.json", {"edited": (edited.name, [])})
+    write_asn(tmp_path / "intact_asn.json", {"intact": intact.name})
+    write_asn(tmp_path / "edited_asn.json", {"edited": edited.name})
     table = exposures.exposure_table([str(tmp_path / "*_asn.json")])
     keys = [exposures._column(k) for k in exposures.HEADER_KEYWORDS]
     assert list(table.loc["edited", keys]) == list(table.loc["intact", keys])

@@ -2,15 +2,12 @@
 
 import numpy as np
 import pytest
-from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from helpers.models import DO_NOT_USE, NO_FLAT_FIELD, assert_same, flat_model, science_model
 from snakewebb import flat_field
 from snakewebb.errors import ExposureError
 from snakewebb.steps.flat_field import run_flat_field
-
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
-NO_FLAT_FIELD = dqflags.pixel["NO_FLAT_FIELD"]
 
 # instrument, detector, exp_type, full-frame (ny, nx)
 MODES = [
@@ -22,50 +19,6 @@ MODES = [
 ]
 
 
-def science_model(instrument, detector, exp_type, shape, corner=(1, 1), nints=None, seed=1):
-    """A small slope model with realistic variances, some NaN and flagged pixels."""
-    rng = np.random.default_rng(seed)
-    ny, nx = shape
-    full = (nints, ny, nx) if nints else (ny, nx)
-    model = (datamodels.CubeModel if nints else datamodels.ImageModel)(full)
-    model.data = rng.normal(10.0, 3.0, full).astype(np.float32)
-    model.var_poisson = rng.uniform(0.1, 1.0, full).astype(np.float32)
-    model.var_rnoise = rng.uniform(0.01, 0.1, full).astype(np.float32)
-    model.err = np.sqrt(model.var_poisson + model.var_rnoise).astype(np.float32)
-    dq = np.zeros(full, dtype=np.uint32)
-    dq[..., 0, 1] = DO_NOT_USE
-    dq[..., 1, 2] = dqflags.pixel["SATURATED"]
-    model.dq = dq
-    model.data[..., 2, 2] = np.nan
-    model.var_rnoise[..., 3, 3] = np.nan
-    model.meta.instrument.name = instrument
-    model.meta.instrument.detector = detector
-    model.meta.exposure.type = exp_type
-    model.meta.subarray.name = "FULL"
-    model.meta.subarray.xstart, model.meta.subarray.ystart = corner
-    model.meta.subarray.xsize, model.meta.subarray.ysize = nx, ny
-    return model
-
-
-def flat_model(instrument, shape, corner=(1, 1), keywords=True, seed=2):
-    rng = np.random.default_rng(seed)
-    flat = datamodels.FlatModel(shape)
-    flat.data = rng.uniform(0.8, 1.2, shape).astype(np.float32)
-    flat.err = rng.uniform(0.001, 0.02, shape).astype(np.float32)
-    dq = np.zeros(shape, dtype=np.uint32)
-    flat.data[4, 4] = np.nan
-    flat.data[5, 5] = 0.0
-    dq[6, 6] = NO_FLAT_FIELD
-    dq[7, 7] = DO_NOT_USE
-    dq[8, 8] = dqflags.pixel["UNRELIABLE_FLAT"]
-    flat.dq = dq
-    flat.meta.instrument.name = instrument
-    if keywords:
-        flat.meta.subarray.xstart, flat.meta.subarray.ystart = corner
-        flat.meta.subarray.xsize, flat.meta.subarray.ysize = shape[1], shape[0]
-    return flat
-
-
 def official(science, flat):
     from jwst.flatfield.flat_field import do_flat_field
 
@@ -74,15 +27,7 @@ def official(science, flat):
     return result
 
 
-def assert_same(ours, ref):
-    for name in ("data", "err", "var_poisson", "var_rnoise", "var_flat"):
-        a, b = getattr(ours, name), getattr(ref, name)
-        assert a.dtype == b.dtype == np.float32, name
-        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=name)
-    np.testing.assert_array_equal(ours.dq, ref.dq)
-
-
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,detector,exp_type,full", MODES)
 def test_full_frame_flat_matches_official_on_subarray(instrument, detector, exp_type, full):
     # a 24x20 science subarray cut from a full-frame-keyword flat of reduced size
@@ -96,6 +41,7 @@ def test_full_frame_flat_matches_official_on_subarray(instrument, detector, exp_
     assert_same(ours, official(science, flat))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,detector,exp_type,full", MODES)
 def test_matching_flat_on_cube(instrument, detector, exp_type, full):
     science = science_model(instrument, detector, exp_type, (16, 12), nints=3)
@@ -105,6 +51,7 @@ def test_matching_flat_on_cube(instrument, detector, exp_type, full):
     assert_same(ours, official(science, flat))
 
 
+@pytest.mark.parity
 def test_flat_without_subarray_keywords_taken_as_full_frame():
     science = science_model("MIRI", "MIRIMAGE", "MIR_IMAGE", (20, 30), corner=(100, 200))
     flat = flat_model("MIRI", (1024, 1032), keywords=False)

@@ -7,38 +7,9 @@ import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
+from helpers.models import NAME, NO_WCS, flat_model, write_science
 from snakewebb.errors import ExposureError
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure, subtract_background_file
-from tests.test_flat_field import flat_model, science_model
-from tests.test_photom import area_reference, describe, photom_reference
-
-NAME = "jw01234001001_02101_00001_nrca1"
-NO_WCS = Image2Options(skip_assign_wcs=True)
-
-
-def write_science(path, *, nints=None, exp_type="NRC_IMAGE", seed=1):
-    model = science_model("NIRCAM", "NRCA1", exp_type, (16, 20), corner=(5, 9), nints=nints, seed=seed)
-    if exp_type is None:
-        del model.meta.exposure.type
-    model.meta.instrument.filter = "F150W"
-    model.meta.instrument.pupil = "CLEAR"
-    model.meta.exposure.mid_time = 60300.5
-    model.save(path)
-    return path
-
-
-@pytest.fixture
-def refs(tmp_path):
-    flat = flat_model("NIRCAM", (64, 64))
-    describe(flat, "NIRCAM", "FLAT")
-    flat.save(tmp_path / "jwst_nircam_flat_0001.fits")
-    photom_reference(datamodels.NrcImgPhotomModel).save(tmp_path / "jwst_nircam_photom_0001.fits")
-    area_reference((64, 64)).save(tmp_path / "jwst_nircam_area_0001.fits")
-    return {
-        "flat": str(tmp_path / "jwst_nircam_flat_0001.fits"),
-        "photom": str(tmp_path / "jwst_nircam_photom_0001.fits"),
-        "area": str(tmp_path / "jwst_nircam_area_0001.fits"),
-    }
 
 
 def digest(path):

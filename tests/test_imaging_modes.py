@@ -15,19 +15,17 @@ photometry of their instrument and does not resample them. Checked here:
 import json
 import os
 
-import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
+from helpers.compare import assert_arrays_match, assert_keywords_match
+from helpers.wcs import assert_wcs_parity, make_exposure, official_assign_wcs
+from helpers.workflow import planned_outputs, snakemake
 from oracle import crds_environment_preserved, run_official_image2
 from snakewebb import assign_wcs as aw
 from snakewebb import exposures, modes
 from snakewebb.steps.assign_wcs import run_assign_wcs
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure
-from test_assign_wcs import assert_wcs_parity, make_exposure, official_assign_wcs
-from test_assign_wcs import reffiles  # noqa: F401  (module fixture: synthetic references)
-from test_image2_parity import assert_arrays_match, assert_keywords_match
-from test_workflow import planned_outputs, snakemake
 
 PLAIN_TYPES = {"NRC_IMAGE", "NRC_TSIMAGE", "MIR_IMAGE", "NIS_IMAGE", "FGS_IMAGE"}
 NEW_TYPES = sorted(modes.SUPPORTED_EXP_TYPES - PLAIN_TYPES)
@@ -49,6 +47,7 @@ CASES = [
 
 # --------------------------------------------------------------------- the supported set
 
+@pytest.mark.parity
 def test_supported_types_are_those_official_assign_wcs_images():
     from jwst.assign_wcs import fgs, miri, nircam, niriss
 
@@ -60,6 +59,7 @@ def test_supported_types_are_those_official_assign_wcs_images():
         assert {t for t, i in aw.IMAGING_EXP_TYPES.items() if i == instrument} == official
 
 
+@pytest.mark.parity
 def test_new_types_are_calibrated_but_never_resampled():
     from jwst.pipeline import Image2Pipeline
 
@@ -96,7 +96,7 @@ _CASE_OF = {"NIRCAM": "nrc_sub", "MIRI": "mir_brightsky", "NIRISS": "nis_sub",
 @pytest.mark.parity
 @pytest.mark.filterwarnings("ignore:Failed to achieve requested SIP")  # jwst's MIRI inverse fit
 @pytest.mark.parametrize("exp_type", NEW_TYPES)
-def test_assign_wcs_parity_for_every_new_type(exp_type, reffiles):  # noqa: F811
+def test_assign_wcs_parity_for_every_new_type(exp_type, reffiles):
     case = _CASE_OF[aw.IMAGING_EXP_TYPES[exp_type]]
     model = make_exposure(case)
     model.meta.exposure.type = exp_type
@@ -111,7 +111,7 @@ def test_assign_wcs_parity_for_every_new_type(exp_type, reffiles):  # noqa: F811
     assert ours.meta.wcsinfo.instance == plain_wcs.meta.wcsinfo.instance
 
 
-def test_wrong_instrument_for_a_new_type_is_refused(reffiles):  # noqa: F811
+def test_wrong_instrument_for_a_new_type_is_refused(reffiles):
     from snakewebb.errors import ExposureError
 
     model = make_exposure("nis_sub")
@@ -125,7 +125,13 @@ def test_wrong_instrument_for_a_new_type_is_refused(reffiles):  # noqa: F811
 
 def _specs():
     from snakewebb.simulate.campaign import (
-        FIELD_DEC, FIELD_RA, PA_V3, ExposureSpec, attitude, siaf_aperture)
+        FIELD_DEC,
+        FIELD_RA,
+        PA_V3,
+        ExposureSpec,
+        attitude,
+        siaf_aperture,
+    )
 
     specs = {}
     for i, (cid, inst, det, exp_type, filt, pupil, sub, aperture) in enumerate(CASES):
@@ -143,8 +149,8 @@ def _specs():
 def modes_campaign(tmp_path_factory):
     """Rate files, ASNs and a CRDS cache for CASES: {"root", "crds", "context", "specs",
     "files", "asns"}."""
-    from snakewebb.simulate import lookup_references
     from snakewebb.simulate import exposures as simulated
+    from snakewebb.simulate import lookup_references
     from snakewebb.simulate.asn import write_asns
     from snakewebb.simulate.crds_cache import write_crds_cache
 

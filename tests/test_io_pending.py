@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
+from helpers.models import NAME, NO_WCS, write_science
 from snakewebb.errors import ExposureError
 from snakewebb.io import commit_pending, write_pending
 from snakewebb.steps.image2 import calibrate_exposure, subtract_background_file
-from tests.test_image2 import NAME, NO_WCS, refs, write_science  # noqa: F401 - fixture
 
 
 def test_pending_file_is_hidden_until_committed(tmp_path):
@@ -53,7 +53,8 @@ def test_failed_cal_write_leaves_neither_product(tmp_path, refs, monkeypatch):
 
     monkeypatch.setattr(datamodels.ImageModel, "to_fits", second_write_fails)
     out = tmp_path / "out"
-    with pytest.raises(ExposureError, match=rf"^{NAME}: cannot write \S+/{NAME}_cal\.fits: disk full$"):
+    with pytest.raises(ExposureError,
+                       match=rf"^{NAME}: cannot write \S+/{NAME}_cal\.fits: disk full$"):
         calibrate_exposure(rate, out / f"{NAME}_cal.fits", backgrounds=bkgs, refs=refs,
                            options=NO_WCS, bsub_output=out / f"{NAME}_bsub.fits")
     assert len(calls) == 2  # the _bsub was written, then the _cal failed

@@ -4,17 +4,16 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
+from helpers.models import area_reference, photom_reference, photom_science
 from snakewebb import photom
 from snakewebb.errors import ExposureError
 from snakewebb.steps.photom import run_photom
-from tests.test_flat_field import science_model
-
-MID_TIME = 60300.5  # MJD, ~1.5 years after the reference t0 below
 
 # instrument, detector, exp_type, filter, pupil, subarray, photom model class
 MODES = [
     ("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL", datamodels.NrcImgPhotomModel),
-    ("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64", datamodels.NrcImgPhotomModel),
+    ("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64",
+     datamodels.NrcImgPhotomModel),
     ("MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL", datamodels.MirImgPhotomModel),
     ("MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB256", datamodels.MirImgPhotomModel),
     ("NIRISS", "NIS", "NIS_IMAGE", "CLEAR", "F150W", "FULL", datamodels.NisImgPhotomModel),
@@ -23,90 +22,12 @@ MODES = [
 ]
 
 
-def photom_reference(cls, *, time_tables=False, subarray_column=False):
-    """A PHOTOM reference with a few rows per instrument (+ decoys), optional time tables."""
-    name = cls.__name__
-    if name.startswith("Nrc"):
-        cols = [("filter", "S12"), ("pupil", "S12")]
-        rows = [("F150W", "CLEAR"), ("F444W", "CLEAR"), ("F150W", "F162M")]
-        if subarray_column:
-            cols.append(("subarray", "S15"))
-            rows = [r + (s,) for r in rows for s in ("FULL", "SUBGRISM64")]
-    elif name.startswith("Mir"):
-        cols = [("filter", "S12"), ("subarray", "S17")]
-        rows = [("F770W", "GENERIC"), ("F770W", "BRIGHTSKY"), ("F1500W", "SUB256"), ("F1500W", "FULL")]
-    elif name.startswith("Nis"):
-        cols = [("filter", "S12"), ("pupil", "S12")]
-        rows = [("CLEAR", "F150W"), ("F444W", "CLEARP"), ("CLEAR", "F200W")]
-    else:
-        cols, rows = [], [()]
-    n = len(rows)
-    table = np.zeros(n, dtype=cols + [("photmjsr", "f4"), ("uncertainty", "f4")])
-    for i, row in enumerate(rows):
-        for (col, _), value in zip(cols, row):
-            table[col][i] = value
-    table["photmjsr"] = 0.25 + 0.1 * np.arange(n, dtype=np.float32)
-    table["uncertainty"] = 0.01
-    ref = cls()
-    ref.phot_table = table
-    describe(ref, {"Nrc": "NIRCAM", "Mir": "MIRI", "Nis": "NIRISS", "Fgs": "FGS"}[name[:3]], "PHOTOM")
-    ref.meta.photometry.pixelarea_steradians = 9.0e-14
-    ref.meta.photometry.pixelarea_arcsecsq = 0.0038
-    if time_tables:
-        desc = [(c, table[c]) for c, _ in cols]
-
-        def coeff(extra, ext):
-            names = {d["name"] for d in ref.schema["properties"][ext]["datatype"]}
-            keep = [(c, v) for c, v in desc if c in names]
-            t = np.zeros(n, dtype=[(c, v.dtype) for c, v in keep] + [(k, "f4") for k in extra])
-            for c, v in keep:
-                t[c] = v
-            for k, v in extra.items():
-                t[k] = v
-            return t
-
-        ref.timecoeff_linear = coeff({"t0": 59720.0, "lossperyear": 0.02}, "timecoeff_linear")
-        ref.timecoeff_exponential = coeff({"t0": 59720.0, "amplitude": 0.1, "tau": 200.0, "const": 0.9}, "timecoeff_exponential")
-        ref.timecoeff_powerlaw = coeff({"t0": 59720.0, "year1value": 0.97, "tsoft": 30.0, "alpha": -0.05}, "timecoeff_powerlaw")
-    return ref
-
-
-def describe(ref, instrument, reftype):
-    ref.meta.description = "synthetic test reference"
-    ref.meta.reftype = reftype
-    ref.meta.author = "snakewebb tests"
-    ref.meta.pedigree = "DUMMY"
-    ref.meta.useafter = "2022-01-01T00:00:00"
-    ref.meta.instrument.name = instrument
-
-
-def area_reference(shape, seed=3, instrument="NIRCAM"):
-    rng = np.random.default_rng(seed)
-    area = datamodels.PixelAreaModel(shape)
-    describe(area, instrument, "AREA")
-    area.data = rng.uniform(0.95, 1.05, shape).astype(np.float32)
-    area.meta.photometry.pixelarea_steradians = 9.31e-14
-    area.meta.photometry.pixelarea_arcsecsq = 0.00396
-    return area
-
-
-def science(instrument, detector, exp_type, filt, pupil, subarray, nints=None, *,
-            corner=(5, 9), shape=(16, 20)):
-    """A small photom-ready science model of the given mode."""
-    model = science_model(instrument, detector, exp_type, shape, corner=corner, nints=nints)
-    model.meta.instrument.filter = filt
-    model.meta.instrument.pupil = pupil
-    model.meta.subarray.name = subarray
-    model.meta.exposure.mid_time = MID_TIME
-    model.var_flat = np.full(model.data.shape, 0.003, dtype=np.float32)
-    return model
-
-
 def official(model, phot_path, area_path):
     from jwst.photom.photom import DataSet
 
     result = model.copy()
-    return DataSet(result).apply_photom(str(phot_path), None if area_path is None else str(area_path))
+    area = None if area_path is None else str(area_path)
+    return DataSet(result).apply_photom(str(phot_path), area)
 
 
 def assert_same(ours, ref):
@@ -123,17 +44,19 @@ def assert_same(ours, ref):
     assert ours.meta.bunit_err == ref.meta.bunit_err
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("time_tables", [False, True], ids=["plain", "time-dependent"])
 @pytest.mark.parametrize("mode", MODES, ids=[f"{m[2]}-{m[3]}-{m[4]}-{m[5]}" for m in MODES])
 def test_matches_official(tmp_path, mode, time_tables):
     *keys, cls = mode
-    model = science(*keys)
+    model = photom_science(*keys)
     phot = photom_reference(cls, time_tables=time_tables)
     area = area_reference((64, 64))
     phot.save(tmp_path / "photom.fits")
     area.save(tmp_path / "area.fits")
     before = model.data.copy()
-    with datamodels.open(tmp_path / "photom.fits") as p, datamodels.open(tmp_path / "area.fits") as a:
+    with (datamodels.open(tmp_path / "photom.fits") as p,
+          datamodels.open(tmp_path / "area.fits") as a):
         ours, applied = photom.apply_photom(model, p, a)
     np.testing.assert_array_equal(model.data, before)  # input untouched
     assert applied
@@ -146,13 +69,16 @@ def test_matches_official(tmp_path, mode, time_tables):
         assert ours.meta.photometry.conversion_megajanskys != pytest.approx(plain["photmjsr"][row])
 
 
+@pytest.mark.parity
 def test_nircam_subarray_column_and_cube(tmp_path):
-    model = science("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64", nints=3)
+    model = photom_science("NIRCAM", "NRCALONG", "NRC_TSIMAGE", "F444W", "CLEAR", "SUBGRISM64",
+                           nints=3)
     phot = photom_reference(datamodels.NrcImgPhotomModel, subarray_column=True)
     phot.save(tmp_path / "photom.fits")
     with datamodels.open(tmp_path / "photom.fits") as p:
         ours, applied = photom.apply_photom(model, p, None)
-        row = photom.find_row(p.phot_table, {"filter": "F444W", "pupil": "CLEAR", "subarray": "SUBGRISM64"})
+        row = photom.find_row(p.phot_table,
+                              {"filter": "F444W", "pupil": "CLEAR", "subarray": "SUBGRISM64"})
         assert ours.meta.photometry.conversion_megajanskys == p.phot_table["photmjsr"][row]
     assert applied and ours.data.shape == (3, 16, 20)
     assert_same_no_area(ours, official(model, tmp_path / "photom.fits", None))
@@ -166,7 +92,7 @@ def assert_same_no_area(ours, ref):
 
 
 def test_niriss_cube_gets_area_but_no_calibration(tmp_path):
-    model = science("NIRISS", "NIS", "NIS_IMAGE", "CLEAR", "F150W", "FULL", nints=2)
+    model = photom_science("NIRISS", "NIS", "NIS_IMAGE", "CLEAR", "F150W", "FULL", nints=2)
     phot = photom_reference(datamodels.NisImgPhotomModel)
     phot.save(tmp_path / "photom.fits")
     area_reference((64, 64)).save(tmp_path / "area.fits")
@@ -179,7 +105,7 @@ def test_niriss_cube_gets_area_but_no_calibration(tmp_path):
 
 
 def test_step_provenance_na_and_errors(tmp_path):
-    model = science("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL")
+    model = photom_science("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL")
     photom_reference(datamodels.NrcImgPhotomModel).save(tmp_path / "jwst_nircam_photom_0001.fits")
     refs = {"photom": str(tmp_path / "jwst_nircam_photom_0001.fits"), "area": None}
     out = run_photom(model, refs, exposure="jw1_nrca1")
@@ -192,10 +118,11 @@ def test_step_provenance_na_and_errors(tmp_path):
     assert skipped.meta.cal_step.photom == "SKIPPED"
 
     model.meta.instrument.filter = "F200W"
-    with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM jwst_nircam_photom_0001.fits: no PHOTOM row"):
+    with pytest.raises(ExposureError,
+                       match=r"^jw1_nrca1: PHOTOM jwst_nircam_photom_0001.fits: no PHOTOM row"):
         run_photom(model, refs, exposure="jw1_nrca1")
     # the keywords (and MIRI's GENERIC fallback) are named as in the header
-    miri = science("MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB64")
+    miri = photom_science("MIRI", "MIRIMAGE", "MIR_IMAGE", "F1500W", None, "SUB64")
     photom_reference(datamodels.MirImgPhotomModel).save(tmp_path / "jwst_miri_photom_0001.fits")
     with pytest.raises(ExposureError, match=r": no PHOTOM row for SUBARRAY=SUB64, FILTER=F1500W "
                                             r"nor SUBARRAY=GENERIC, FILTER=F1500W$"):
@@ -207,7 +134,8 @@ def test_step_provenance_na_and_errors(tmp_path):
         run_photom(miri, {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None},
                    exposure="jw1_mirimage")
     with pytest.raises(ExposureError, match=r"^jw1_nrca1: PHOTOM reference gone.fits not found"):
-        run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None}, exposure="jw1_nrca1")
+        run_photom(model, {"photom": str(tmp_path / "gone.fits"), "area": None},
+                   exposure="jw1_nrca1")
 
 
 @pytest.mark.parametrize("mid_time", [59000.0, 0.0])
@@ -216,10 +144,11 @@ def test_exposure_before_the_time_tables_is_a_named_error(tmp_path, mid_time):
     writing a NaN PHOTMJSR keyword): one line naming EXPMID, not the FITS writer's error."""
     mode = next(m for m in MODES if m[0] == "MIRI")
     *keys, cls = mode
-    model = science(*keys)
+    model = photom_science(*keys)
     model.meta.exposure.mid_time = mid_time
     photom_reference(cls, time_tables=True).save(tmp_path / "jwst_miri_photom_0001.fits")
     refs = {"photom": str(tmp_path / "jwst_miri_photom_0001.fits"), "area": None}
-    with pytest.raises(ExposureError, match=rf"^jw1_mirimage: PHOTOM jwst_miri_photom_0001.fits: "
-                                            rf"time-dependence correction is nan at EXPMID {mid_time}"):
+    with pytest.raises(ExposureError,
+                       match=rf"^jw1_mirimage: PHOTOM jwst_miri_photom_0001.fits: "
+                             rf"time-dependence correction is nan at EXPMID {mid_time}"):
         run_photom(model, refs, exposure="jw1_mirimage")

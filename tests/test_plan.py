@@ -1,15 +1,16 @@
 """The campaign plan (snakewebb.plan), built without Snakemake on the session campaign."""
 
-import json
-import re
+import ast
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from astropy.io import fits
 
+from helpers.inputs import rewrite_product, write_asn
 from snakewebb import modes
 from snakewebb.errors import SnakewebbError
 from snakewebb.plan import PlanError, build_plan, crds_settings, problem_table
@@ -28,31 +29,6 @@ def config_for(campaign, *patterns, **changes):
         else:
             config[key] = value
     return config
-
-
-def copy_without_asdf(src, dst, **primary):
-    """Copy a _rate without its ASDF tree (which would restore deleted keywords);
-    a keyword given as None is deleted from the primary header."""
-    with fits.open(src) as hdul:
-        kept = fits.HDUList([hdu.copy() for hdu in hdul if hdu.name != "ASDF"])
-    for key, value in primary.items():
-        if value is None:
-            del kept[0].header[key]
-        else:
-            kept[0].header[key] = value
-    kept.writeto(dst)
-    return dst
-
-
-def write_asn(path, products, pool="pool"):
-    """products: {name: science path or [science, background, ...]} (absolute paths)."""
-    def members(files):
-        files = [files] if isinstance(files, (str, Path)) else files
-        return ([{"expname": str(files[0]), "exptype": "science"}]
-                + [{"expname": str(f), "exptype": "background"} for f in files[1:]])
-    path.write_text(json.dumps({"asn_type": "image2", "asn_pool": pool, "products": [
-        {"name": name, "members": members(files)} for name, files in products.items()]}))
-    return path
 
 
 def test_every_exposure_of_the_campaign_is_one_record(campaign, tmp_path, crds_restored):
@@ -124,7 +100,7 @@ def test_default_context_is_the_caches_operational_one(campaign, tmp_path, crds_
     offline (the newest pmap only when it has none)."""
     config = {"crds_path": str(campaign.crds), "crds_context": None}
     server_config = campaign.crds / "config" / "jwst" / "server_config"
-    operational = eval(server_config.read_text())["operational_context"]  # noqa: S307
+    operational = ast.literal_eval(server_config.read_text())["operational_context"]
     assert crds_settings(config, {}).configure().context == operational
     # a cache whose server_config names the older context: that one, not the newest pmap
     cache = tmp_path / "crds"
@@ -149,9 +125,11 @@ def broken(campaign, tmp_path):
     src = campaign.files[nrc]
     cut = inputs / "cut_rate.fits"
     cut.write_bytes(src.read_bytes()[:1000])  # ends inside the primary header
-    nokey = copy_without_asdf(src, inputs / "nokey_rate.fits", DETECTOR=None)
-    spec = copy_without_asdf(src, inputs / "spec_rate.fits", EXP_TYPE="NRC_WFSS")
-    noflat = copy_without_asdf(src, inputs / "noflat_rate.fits", FILTER="F090W")
+    # without their ASDF tree, which would restore the keywords
+    nokey, spec, noflat = (
+        rewrite_product(src, inputs / f"{name}_rate.fits", primary=change, keep_asdf=False)
+        for name, change in (("nokey", {"DETECTOR": None}), ("spec", {"EXP_TYPE": "NRC_WFSS"}),
+                             ("noflat", {"FILTER": "F090W"})))
     asns = [
         write_asn(inputs / "cut_asn.json", {"cut": cut}),
         write_asn(inputs / "nokey_asn.json", {"nokey": nokey}),

@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
+from helpers.resample import assert_i2d_parity, assert_same_polygon
 from oracle import crds_environment_preserved, run_official_image2
-from test_resample import _assert_same_polygon, assert_i2d_parity
-
-from snakewebb import resample as rs
 from snakewebb.simulate.campaign import ExposureSpec, siaf_aperture
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
@@ -66,8 +64,8 @@ def _specs():
 
 def _offset(ra, dec, pa_deg, sep_arcsec):
     """Point ``sep`` arcsec from (ra, dec) at position angle ``pa`` (exact on the sphere)."""
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     c = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(pa_deg * u.deg,
                                                                   sep_arcsec * u.arcsec)
@@ -139,7 +137,7 @@ def test_chain_matches_official_at_pointing(pointings, case, tmp_path, crds_rest
             assert a.shape == b.shape, name
             np.testing.assert_allclose(a, b, rtol=CAL_RTOL, atol=CAL_ATOL, equal_nan=True,
                                        err_msg=f"{case} _cal {name}")
-        _assert_same_polygon(ours.meta.wcsinfo.s_region, off.meta.wcsinfo.s_region)
+        assert_same_polygon(ours.meta.wcsinfo.s_region, off.meta.wcsinfo.s_region)
     with datamodels.open(i2d) as ours, datamodels.open(official["i2d"]) as off:
         assert np.any(off.wht > 0)
         assert_i2d_parity(ours, off)

@@ -8,18 +8,17 @@ COMPLETE.
 
 import hashlib
 import warnings
+from pathlib import Path
 
 import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
+from helpers.models import EXPOSURE, SHAPE, area_reference, flat_model, photom_reference, write_good
 from snakewebb.errors import ExposureError
 from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.image2 import Image2Options, calibrate_exposure
 from snakewebb.steps.photom import run_photom
-from tests.test_bad_input import EXPOSURE, SHAPE, write_good
-from tests.test_flat_field import flat_model
-from tests.test_photom import area_reference, photom_reference
 
 OPTIONS = Image2Options(skip_assign_wcs=True)
 
@@ -71,7 +70,7 @@ def _cut_point(path, where):
 
 
 def _cut(path, where):
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     size = _cut_point(path, where)
     assert 0 < size < len(data) and size % 2880  # never a whole-block (valid-looking) cut
     with open(path, "wb") as handle:
@@ -80,7 +79,7 @@ def _cut(path, where):
 
 
 def _digest(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def test_intact_references_calibrate_with_time_dependence(tmp_path, refs):

@@ -14,14 +14,12 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from helpers.models import photom_science, primary_hdu, science_model
 from snakewebb import background, photom
 from snakewebb.errors import ExposureError
 from snakewebb.steps.background import run_background
-from snakewebb.steps.flat_field import run_flat_field
 from snakewebb.steps.image2 import Image2Options
 from snakewebb.steps.photom import run_photom
-from tests.test_flat_field import science_model
-from tests.test_photom import science as photom_science
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 MID_TIME = 60300.5
@@ -45,16 +43,6 @@ _TIME = {
 }
 
 
-def _primary(instrument, reftype, **extra):
-    hdu = fits.PrimaryHDU()
-    cards = dict(TELESCOP="JWST", INSTRUME=instrument, REFTYPE=reftype, AUTHOR="tests",
-                 DESCRIP="synthetic real-format reference", PEDIGREE="DUMMY",
-                 USEAFTER="2022-01-01T00:00:00", **extra)
-    for key, value in cards.items():
-        hdu.header[key] = value
-    return hdu
-
-
 def write_photom(path, instrument, rows, *, photmjsr, uncertainty=True, extra_columns=(),
                  time=(), time_rows=None):
     """A PHOTOM file written the way CRDS files are: double-precision numbers (D columns).
@@ -72,7 +60,7 @@ def write_photom(path, instrument, rows, *, photmjsr, uncertainty=True, extra_co
     if uncertainty:
         cols.append(fits.Column(name="UNCERTAINTY", format="D",
                                 array=np.full(len(rows), 0.0123456789)))
-    hdus = [_primary(instrument, "PHOTOM", DATAMODL=_DATAMODL[instrument],
+    hdus = [primary_hdu(instrument, "PHOTOM", DATAMODL=_DATAMODL[instrument],
                      PIXAR_SR=9.123456789e-14, PIXAR_A2=0.00388),
             fits.BinTableHDU.from_columns(cols, name="PHOTOM")]
     trows = rows if time_rows is None else time_rows
@@ -99,7 +87,7 @@ def write_area(path, instrument, shape, *, corner=None, seed=3):
         extra.update(SUBARRAY="GENERIC", SUBSTRT1=corner[0], SUBSTRT2=corner[1],
                      SUBSIZE1=shape[1], SUBSIZE2=shape[0])
     data = rng.uniform(0.95, 1.05, shape)  # float64 on disk, float32 in the model
-    fits.HDUList([_primary(instrument, "AREA", **extra),
+    fits.HDUList([primary_hdu(instrument, "AREA", **extra),
                   fits.ImageHDU(data, name="SCI")]).writeto(path)
     return str(path), data
 
@@ -149,6 +137,7 @@ PHOTOM_CASES = {
 }
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("time", [(), ("linear",), ("exponential",), ("powerlaw",),
                                   ("linear", "exponential", "powerlaw")],
                          ids=["no-time", "linear", "exponential", "powerlaw", "all-three"])
@@ -170,6 +159,9 @@ def test_photom_real_format_matches_official(tmp_path, case, time):
     assert (factor == np.float32(values[expected_row])) == (not time)
 
 
+@pytest.mark.parity
+# a zero factor times an infinite pixel: numpy warns, in jwst as here
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")
 @pytest.mark.parametrize("value", [0.0, np.nan], ids=["zero", "nan"])
 def test_photom_zero_or_nan_factor_matches_official(tmp_path, value):
     keys = ("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "FULL")
@@ -193,6 +185,7 @@ def test_photom_consistent_shortcut_still_flags_nan_factor(tmp_path):
     assert np.all(np.isnan(ours.data)) and np.all(ours.dq & DO_NOT_USE)
 
 
+@pytest.mark.parity
 def test_photom_duplicate_rows_rejected_like_official(tmp_path):
     from jwst.photom.photom import MatchFitsTableRowError
 
@@ -206,6 +199,7 @@ def test_photom_duplicate_rows_rejected_like_official(tmp_path):
         official_photom(model, phot, None)
 
 
+@pytest.mark.parity
 def test_photom_without_uncertainty_column(tmp_path):
     """The UNCERTAINTY column is not needed to calibrate: we accept a table without it.
 
@@ -224,13 +218,15 @@ def test_photom_without_uncertainty_column(tmp_path):
     assert_photom_same(ours, official_photom(model, full, None), area=False)
 
 
+@pytest.mark.parity
 def test_photom_time_tables_not_matching_the_photom_rows(tmp_path):
     keys = ("MIRI", "MIRIMAGE", "MIR_IMAGE", "F770W", None, "FULL")
     model = photom_science(*keys)
     rows = [("F770W", "FULL"), ("F770W", "GENERIC")]
     short = write_photom(tmp_path / "short.fits", "MIRI", rows, photmjsr=[0.2, 0.3],
                          time=("linear",), time_rows=rows[:1])
-    with pytest.raises(ExposureError, match=r"^jw_var: .*TIMECOEFF_LINEAR has 1 rows, PHOTOM has 2"):
+    with pytest.raises(ExposureError,
+                       match=r"^jw_var: .*TIMECOEFF_LINEAR has 1 rows, PHOTOM has 2"):
         run_photom(model, {"photom": short, "area": None}, exposure="jw_var")
     with pytest.raises(Exception, match="do not match"):
         official_photom(model, short, None)
@@ -252,6 +248,10 @@ def test_photom_time_tables_need_the_exposure_mid_time(tmp_path):
         run_photom(model, {"photom": phot, "area": None}, exposure="jw_var")
 
 
+@pytest.mark.parity
+# the science's made-up SUBARRAY "SUB" is not in the schema's list (only its corner matters)
+@pytest.mark.filterwarnings(
+    "ignore:While validating name:stdatamodels.exceptions.ValidationWarning")
 @pytest.mark.parametrize("corner", [(1, 1), (5, 9), (300, 1)], ids=["at-1-1", "sub", "edge"])
 def test_area_full_frame_cut_to_science_matches_official(tmp_path, corner):
     keys = ("NIRCAM", "NRCA1", "NRC_IMAGE", "F150W", "CLEAR", "SUB")
@@ -264,6 +264,7 @@ def test_area_full_frame_cut_to_science_matches_official(tmp_path, corner):
     np.testing.assert_array_equal(ours.area, data[y0:y0 + 16, x0:x0 + 20].astype(np.float32))
 
 
+@pytest.mark.parity
 def test_area_reference_with_its_own_subarray(tmp_path):
     """A subarray AREA file is placed by its own SUBSTRT (jwst 3.0.0 ignores them).
 
@@ -283,12 +284,16 @@ def test_area_reference_with_its_own_subarray(tmp_path):
     # the same map written full frame gives the official step our answer
     full = np.ones((64, 64))
     full[3:33, 2:28] = data
-    fits.HDUList([_primary("MIRI", "AREA", DATAMODL="PixelAreaModel", PIXAR_SR=9.31e-14,
+    fits.HDUList([primary_hdu("MIRI", "AREA", DATAMODL="PixelAreaModel", PIXAR_SR=9.31e-14,
                            PIXAR_A2=0.00396),
                   fits.ImageHDU(full, name="SCI")]).writeto(tmp_path / "full.fits")
     assert_photom_same(ours, official_photom(model, phot, str(tmp_path / "full.fits")))
 
 
+@pytest.mark.parity
+# the science's made-up SUBARRAY "SUB" is not in the schema's list (only its corner matters)
+@pytest.mark.filterwarnings(
+    "ignore:While validating name:stdatamodels.exceptions.ValidationWarning")
 @pytest.mark.parametrize("shape,corner", [((10, 10), (1, 1)), ((64, 64), (50, 1))],
                          ids=["too-small", "off-the-edge"])
 def test_area_not_covering_the_science_is_an_error(tmp_path, shape, corner):
@@ -352,12 +357,14 @@ def _assert_bkg_same(ours, ref):
     np.testing.assert_array_equal(ours.dq, ref.dq)
 
 
+@pytest.mark.parity
 def test_background_members_larger_than_the_science(tmp_path):
     model = science_model(*BKG_MODE, (12, 14), corner=(33, 17))
     paths = [_member(tmp_path, f"b{i}", (40, 60), (20, 10), seed=30 + i) for i in range(3)]
     _assert_bkg_same(*_both(model, paths))
 
 
+@pytest.mark.parity
 def test_background_members_with_nan_and_do_not_use(tmp_path):
     def spoil(i):
         def edit(bkg):
@@ -374,6 +381,7 @@ def test_background_members_with_nan_and_do_not_use(tmp_path):
     assert np.all(ours.dq[5, 5:10] & DO_NOT_USE)  # flags of used members are carried over
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("n", [1, 4])
 def test_background_identical_members(tmp_path, n):
     model = science_model(*BKG_MODE, (12, 14), corner=(1, 1))
@@ -384,6 +392,7 @@ def test_background_identical_members(tmp_path, n):
         np.testing.assert_array_equal(ours.data, model.data - one.data)
 
 
+@pytest.mark.parity
 def test_background_partly_overlapping_member_is_placed_where_it_overlaps(tmp_path):
     """A member overlapping only part of the science, away from its corner.
 
@@ -403,6 +412,7 @@ def test_background_partly_overlapping_member_is_placed_where_it_overlaps(tmp_pa
     np.testing.assert_array_equal(ours.data[:3], model.data[:3])  # not covered: zero background
 
 
+@pytest.mark.parity
 def test_background_cube_science_with_image_members(tmp_path):
     """A _rateints science with _rate members: every integration loses the same image.
 

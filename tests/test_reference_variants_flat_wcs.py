@@ -18,22 +18,21 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from snakewebb import flat_field
-from snakewebb.errors import ExposureError
-from snakewebb.steps.assign_wcs import run_assign_wcs
-from snakewebb.steps.flat_field import run_flat_field
-from tests.test_assign_wcs import (
+from helpers.models import assert_same, primary_hdu, science_model
+from helpers.wcs import (
     CASES,
     FILTER_ROWS,
-    _reference_meta,
     assert_wcs_parity,
     bbox_grid,
     case_distortion,
     make_exposure,
     official_assign_wcs,
+    reference_meta,
 )
-from tests.test_flat_field import assert_same, science_model
-from tests.test_reference_variants import _primary
+from snakewebb import flat_field
+from snakewebb.errors import ExposureError
+from snakewebb.steps.assign_wcs import run_assign_wcs
+from snakewebb.steps.flat_field import run_flat_field
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 NO_FLAT_FIELD = dqflags.pixel["NO_FLAT_FIELD"]
@@ -56,7 +55,7 @@ def write_flat(path, instrument, data, *, dq=None, err=None, dq_def=None, corner
     ny, nx = data.shape
     cards = {"SUBSTRT1": corner[0], "SUBSTRT2": corner[1], "SUBSIZE1": nx, "SUBSIZE2": ny}
     extra = {k: v for k, v in cards.items() if k in keywords}
-    hdus = [_primary(instrument, "FLAT", DATAMODL="FlatModel", FILTER="F200W",
+    hdus = [primary_hdu(instrument, "FLAT", DATAMODL="FlatModel", FILTER="F200W",
                      SUBARRAY="GENERIC", **extra),
             fits.ImageHDU(np.asarray(data, np.float32), name="SCI")]
     if err is not None:
@@ -108,10 +107,12 @@ def assert_flat_same(ours, ref):
 
 def _science(instrument, shape, corner, nints=None):
     detector, exp_type = {"NIRCAM": ("NRCA1", "NRC_IMAGE"), "MIRI": ("MIRIMAGE", "MIR_IMAGE"),
-                          "NIRISS": ("NIS", "NIS_IMAGE"), "FGS": ("GUIDER1", "FGS_IMAGE")}[instrument]
+                          "NIRISS": ("NIS", "NIS_IMAGE"),
+                          "FGS": ("GUIDER1", "FGS_IMAGE")}[instrument]
     return science_model(instrument, detector, exp_type, shape, corner=corner, nints=nints)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,shape,corner", [
     ("MIRI", (128, 136), (1, 889)),       # MIRI SUB128, flat delivered for it
     ("MIRI", (512, 512), (457, 51)),      # MIRI BRIGHTSKY
@@ -127,6 +128,7 @@ def test_flat_already_matching_the_science_subarray(tmp_path, instrument, shape,
     assert_flat_same(ours_flat(science, path), official_flat(science, path))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("instrument,shape,corner,nints", [
     ("NIRCAM", (400, 400), (1649, 1), None),   # NIRCam SUB400P-like corner
     ("MIRI", (128, 136), (1, 889), None),      # MIRI SUB128 in a full-frame flat
@@ -149,6 +151,7 @@ def test_full_frame_flat_for_subarray_science(tmp_path, instrument, shape, corne
     assert_flat_same(ours, official_flat(science, path))
 
 
+@pytest.mark.parity
 def test_full_frame_flat_without_subarray_keywords(tmp_path):
     data, err = flat_arrays((1024, 1032))
     path = write_flat(tmp_path / "flat.fits", "MIRI", data, err=err, keywords=())
@@ -156,6 +159,7 @@ def test_full_frame_flat_without_subarray_keywords(tmp_path):
     assert_flat_same(ours_flat(science, path), official_flat(science, path))
 
 
+@pytest.mark.parity
 def test_flat_with_corner_but_no_size_keywords_taken_as_full_frame(tmp_path):
     # jwst sets all four keywords to full frame when any is missing; so do we
     data, err = flat_arrays((2048, 2048))
@@ -165,6 +169,7 @@ def test_flat_with_corner_but_no_size_keywords_taken_as_full_frame(tmp_path):
     assert_flat_same(ours_flat(science, path), official_flat(science, path))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("dq_def", [
     # every flag at a non-standard plane, one name that is no JWST flag, one
     # plane no row describes (bit 7 below): jwst maps by name, drops the rest
@@ -192,6 +197,7 @@ def test_flat_dq_def_bit_planes(tmp_path, dq_def):
         np.testing.assert_array_equal(ours.dq[~np.isnan(ref.data)], raw)
 
 
+@pytest.mark.parity
 def test_flat_dq_bits_propagated_exactly(tmp_path):
     # every one of the 32 bits, alone and together, without a DQ_DEF table
     shape = (33, 8)
@@ -208,6 +214,7 @@ def test_flat_dq_bits_propagated_exactly(tmp_path):
     assert np.all(ours.dq & dq == dq)
 
 
+@pytest.mark.parity
 def test_flat_special_values(tmp_path):
     # NaN, zero, negative, tiny, huge, +-inf values in the flat; NaN and inf in its ERR
     shape = (10, 12)
@@ -233,6 +240,7 @@ def test_flat_special_values(tmp_path):
     assert not ours.dq[3, 0] & NO_FLAT_FIELD
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("extensions", [("dq",), ("err",), ()], ids=["no-err", "no-dq", "sci-only"])
 def test_flat_missing_err_or_dq_extension(tmp_path, extensions):
     shape = (16, 16)
@@ -250,6 +258,7 @@ def test_flat_missing_err_or_dq_extension(tmp_path, extensions):
         assert np.all(ours.var_flat[np.isfinite(ours.var_flat)] == 0)
 
 
+@pytest.mark.parity
 def test_science_with_nan_inf_and_do_not_use_already_set(tmp_path):
     shape = (12, 12)
     data, err = flat_arrays(shape)
@@ -268,6 +277,7 @@ def test_science_with_nan_inf_and_do_not_use_already_set(tmp_path):
     assert np.isfinite(ours.data[8, 8])
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("flat_shape,corner", [((64, 32), (1, 1)), ((16, 64), (1, 1))],
                          ids=["narrower", "shorter"])
 def test_flat_smaller_than_science_is_skipped_like_jwst(tmp_path, flat_shape, corner):
@@ -283,6 +293,7 @@ def test_flat_smaller_than_science_is_skipped_like_jwst(tmp_path, flat_shape, co
     assert "var_flat" not in ours.instance and "var_flat" not in ref.instance
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("flat_corner,sci_corner", [((1, 1), (20, 1)), ((100, 100), (1, 1)),
                                                     ((5, 5), (1, 1))],
                          ids=["runs-off-the-flat", "before-the-flat", "same-size-other-place"])
@@ -317,7 +328,6 @@ def test_flat_dq_translation_reads_only_the_window(tmp_path):
 # ASSIGN_WCS
 # ---------------------------------------------------------------------------
 
-from tests.test_assign_wcs import reffiles  # noqa: E402,F401  (module fixture: the references)
 
 POINTINGS = {
     "ra-just-below-360": (359.9999, 12.3),
@@ -335,7 +345,7 @@ def _official(model, refs):
         return official_assign_wcs(model, refs)
 
 
-def _pointing_pair(reffiles, case, pointing):  # noqa: F811
+def _pointing_pair(reffiles, case, pointing):
     ra, dec = POINTINGS[pointing]
     model = make_exposure(case, ra=ra, dec=dec, roll=291.4)
     refs = reffiles[case]
@@ -345,7 +355,7 @@ def _pointing_pair(reffiles, case, pointing):  # noqa: F811
 @pytest.mark.parity
 @pytest.mark.parametrize("pointing", sorted(POINTINGS))
 @pytest.mark.parametrize("case", ["nrc_full", "mir_brightsky", "nis_sub", "fgs"])
-def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):  # noqa: F811
+def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):
     ours, theirs = _pointing_pair(reffiles, case, pointing)
     if "pole" not in pointing:
         # world coordinates, the inverse, S_REGION (string-equal) and every SIP keyword
@@ -370,10 +380,12 @@ def test_pointing_at_ra_wrap_and_poles_matches_jwst(reffiles, case, pointing):  
     assert all(0 <= v < 360 for v in region[::2])
 
 
-def test_sip_keywords_near_the_pole_match_jwst_exactly(reffiles):  # noqa: F811
+@pytest.mark.parity
+def test_sip_keywords_near_the_pole_match_jwst_exactly(reffiles):
     assert_wcs_parity(*_pointing_pair(reffiles, "nrc_full", "dec-near-south-pole"))
 
 
+@pytest.mark.parity
 def test_s_region_formats_ra_wrap_like_jwst():
     # corners that fall on both sides of RA = 0: RA written in [0, 360) with 9 decimals
     from stcal.alignment.util import compute_s_region_imaging
@@ -387,7 +399,8 @@ def test_s_region_formats_ra_wrap_like_jwst():
         assert aw.s_region(wcs) == expect
 
 
-def test_va_scale_missing_is_no_correction_like_jwst(reffiles):  # noqa: F811
+@pytest.mark.parity
+def test_va_scale_missing_is_no_correction_like_jwst(reffiles):
     model = make_exposure("nrc_sub400p", va_scale=None)
     theirs = _official(model, reffiles["nrc_sub400p"])
     ours = run_assign_wcs(model, reffiles["nrc_sub400p"], exposure="e")
@@ -397,6 +410,7 @@ def test_va_scale_missing_is_no_correction_like_jwst(reffiles):  # noqa: F811
     np.testing.assert_array_equal(t(x, y), (x, y))
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("case,filt,pupil", [
     ("nrc_full", "F090W", "CLEAR"),   # filter not in the table
     ("nrc_full", "F200W", "WLP8"),    # filter listed, but not with this pupil
@@ -404,7 +418,7 @@ def test_va_scale_missing_is_no_correction_like_jwst(reffiles):  # noqa: F811
     ("mir_full", "F2550W", None),     # MIRI: matched on FILTER only
     ("mir_brightsky", "F1500W", None),  # MIRI: a listed filter on a subarray
 ])
-def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, pupil):  # noqa: F811
+def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, pupil):
     model = make_exposure(case)
     model.meta.instrument.filter = filt
     model.meta.instrument.pupil = pupil
@@ -413,6 +427,7 @@ def test_filteroffset_without_a_matching_row_matches_jwst(reffiles, case, filt, 
     assert_wcs_parity(ours, theirs)
 
 
+@pytest.mark.parity
 def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
     # the same NIRCam distortion, stored with and without a bounding box, for a
     # full-frame and a subarray exposure: boxes and coordinates as jwst's
@@ -426,11 +441,11 @@ def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
             bind_bounding_box(transform, bbox, order="F")
         dist = datamodels.DistortionModel(model=transform, input_units=u.pix,
                                           output_units=u.arcsec)
-        _reference_meta(dist, spec)
+        reference_meta(dist, spec)
         dpath = tmp_path / f"{case}_{bbox is None}_distortion.asdf"
         dist.save(dpath)
         fo = datamodels.FilteroffsetModel(filters=FILTER_ROWS["NIRCAM"], instrument="NIRCAM")
-        _reference_meta(fo, spec)
+        reference_meta(fo, spec)
         fpath = tmp_path / f"{case}_{bbox is None}_filteroffset.asdf"
         fo.save(fpath)
         refs = {"distortion": str(dpath), "filteroffset": str(fpath)}
@@ -441,12 +456,13 @@ def test_distortion_with_and_without_its_own_bounding_box(tmp_path):
             assert ours.meta.wcs.bounding_box.bounding_box(order="F") == bbox
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("attr,value", [
     ("roll_ref", None), ("ra_ref", None), ("dec_ref", None), ("v2_ref", None),
     ("roll_ref", np.nan), ("ra_ref", np.nan), ("dec_ref", np.nan), ("v3_ref", np.nan),
     ("ra_ref", np.inf),
 ])
-def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):  # noqa: F811
+def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):
     model = make_exposure("nrc_full")
     setattr(model.meta.wcsinfo, attr, value)
     # jwst fails too: a TypeError building the sky rotation (None), or (NaN/inf) a
@@ -461,7 +477,7 @@ def test_missing_or_nan_pointing_is_a_one_line_error(reffiles, attr, value):  # 
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, 0.0, -1.0])
-def test_bad_va_scale_is_a_one_line_error(reffiles, value):  # noqa: F811
+def test_bad_va_scale_is_a_one_line_error(reffiles, value):
     model = make_exposure("nrc_full", va_scale=value)
     with pytest.raises(ExposureError, match=r"^jw01: VA_SCALE"):
         run_assign_wcs(model, reffiles["nrc_full"], exposure="jw01")
@@ -472,7 +488,7 @@ def test_bad_va_scale_is_a_one_line_error(reffiles, value):  # noqa: F811
     ("NIRISS", "NIS_WFSS", "F150W"),
     ("MIRI", "MIR_LRS-FIXEDSLIT", None),
 ])
-def test_grism_and_other_non_imaging_modes_are_refused(reffiles, instrument, exp_type, pupil):  # noqa: F811
+def test_grism_and_other_non_imaging_modes_are_refused(reffiles, instrument, exp_type, pupil):
     case = {"NIRCAM": "nrc_full", "NIRISS": "nis", "MIRI": "mir_full"}[instrument]
     model = make_exposure(case)
     model.meta.exposure.type = exp_type

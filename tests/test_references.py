@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from helpers.crds import SPECS, header_of
 from snakewebb import references
 from snakewebb.errors import ReferenceLookupError, SnakewebbError
 from snakewebb.simulate.crds_cache import write_crds_cache
-from test_crds_cache import SPECS, header_of
-
 
 CRDS_VARS = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE")
 
@@ -379,7 +378,8 @@ def tso_cache(cache, tmp_path_factory):
         "'META.INSTRUMENT.PUPIL'), (", "'META.INSTRUMENT.PUPIL', 'META.VISIT.TSOVISIT'), (")
     text = re.sub(r"^(\s+\('[^)]*)\) : UseAfter", r"\1, 'F') : UseAfter", text, flags=re.M)
     text = text.replace("selector = Match({\n", "selector = Match({\n"
-                        "    ('NRC_IMAGE|NRC_TSIMAGE', 'NRCA1', 'F150W', 'CLEAR', 'T') : UseAfter({\n"
+                        "    ('NRC_IMAGE|NRC_TSIMAGE', 'NRCA1', 'F150W', 'CLEAR', 'T') "
+                        ": UseAfter({\n"
                         "        '2022-01-01 00:00:00' : 'jwst_nircam_flat_9101.fits',\n"
                         "    }),\n")
     rmap.write_text(_with_checksum(text))

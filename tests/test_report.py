@@ -6,7 +6,6 @@ skipped, saying why, when the browser is not installed.
 """
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,9 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.workflow import (
+    campaign_config,
+    exposures_of,
+    planned_outputs,
+    planned_paths,
+    snakemake,
+)
+
 pytestmark = pytest.mark.workflow
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 #: Every kind of product a quick look is made of: NIRCam full frame (the exposure whose
 #: FLAT the second context replaces), MIRI with a background member, a NIRCam TSO cube
@@ -31,28 +37,12 @@ SELECTION = (
 )
 
 
-def snakemake(workdir, *args, config=(), check=True):
-    """Run the project's Snakefile in ``workdir`` with the given --config."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
-    command = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2", *args, "--config", *config]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
-
-
 def configured(campaign, context):
-    asn = json.dumps([str(campaign.asn / p) for p in SELECTION])
-    return (f"asn={asn}", f"crds_path={campaign.crds}", f"crds_context={context}")
+    return campaign_config(campaign, context, *SELECTION)
 
 
 def selected(campaign):
-    names = set()
-    for pattern in SELECTION:
-        for asn in campaign.asn.glob(pattern):
-            names.update(p["name"] for p in json.loads(asn.read_text())["products"])
-    return {name: campaign.specs[name] for name in sorted(names)}
+    return exposures_of(campaign, SELECTION)
 
 
 def expected_quicklooks(specs):
@@ -66,15 +56,6 @@ def expected_quicklooks(specs):
         elif not tso and spec.exp_type != "FGS_IMAGE":
             looks[f"{name}_i2d.png"] = (spec.instrument, optics)
     return looks
-
-
-def planned_outputs(result):
-    outputs = set()
-    for line in result.stdout.splitlines():
-        match = re.match(r"^\s+output: (.+)$", line)
-        if match:
-            outputs.update(match.group(1).split(", "))
-    return outputs
 
 
 def report_data(html, variable):
@@ -152,7 +133,8 @@ def test_report_shows_the_quick_looks_in_chromium(campaign, report_run, tmp_path
     category = next(c for c, subs in report_data(html, "categories").items()
                     for paths in subs.values() if key in paths)
     # Open the instrument's category, then the quick look, as a user's two clicks would.
-    script = (f"<script>setTimeout(function () {{ app.showCategory({json.dumps(category)}); }}, 200);"
+    script = ("<script>setTimeout(function () { "
+              f"app.showCategory({json.dumps(category)}); }}, 200);"
               f"setTimeout(function () {{ app.setView({{content: 'img', resultPath: "
               f"{json.dumps(key)}, contentPath: results[{json.dumps(key)}].data_uri}}); }}, 600);"
               "</script>")
@@ -193,10 +175,10 @@ def test_impact_of_the_new_context_agrees_with_the_dry_run(campaign, report_run,
                         lines[-1])
     # what Snakemake schedules under the new context: exactly those products (plus the
     # campaign summary, which reads them all)
-    planned = planned_outputs(snakemake(workdir, "-n", "report",
+    planned = planned_paths(snakemake(workdir, "-n", "report",
                                         config=configured(campaign, new)))
     assert planned - {"results/summary/campaign.html", "results/summary/jobs.png"} == remade
-    planned_all = planned_outputs(snakemake(workdir, "-n", "all",
+    planned_all = planned_paths(snakemake(workdir, "-n", "all",
                                             config=configured(campaign, new)))
     assert planned_all == {p for p in remade if p.endswith(".fits")}
     # and under the context the products were made with, nothing
@@ -302,6 +284,7 @@ def test_official_calwebb_image3_makes_a_mosaic_of_our_cal_files(campaign, repor
     """jwst 3.0.0's calwebb_image3 on the two SUB160 dithers (tweakreg and the source
     catalogue skipped: the simulated cache has no APCORR/ABVEGAOFFSET)."""
     from astropy.io import fits
+
     from oracle import crds_environment
 
     workdir, _ = report_run
@@ -340,7 +323,7 @@ def test_failed_job_is_left_out_of_the_report_and_shown_with_its_reason(campaign
     (workdir / "logs" / "resample_exposure" / f"{exposure}.log").write_text(
         f"2026-12-04 12:00:00,000 ERROR snakewebb.workflow: {reason}\n")
     # `report` does not retry it (`all` would), the summary is remade with it failed
-    planned = planned_outputs(snakemake(workdir, "-n", "report", config=config))
+    planned = planned_paths(snakemake(workdir, "-n", "report", config=config))
     assert planned == {"results/summary/campaign.html", "results/summary/jobs.png"}
     snakemake(workdir, "report", config=config)
     page = (workdir / "results" / "summary" / "campaign.html").read_text()
@@ -348,8 +331,8 @@ def test_failed_job_is_left_out_of_the_report_and_shown_with_its_reason(campaign
     snakemake(workdir, "--report", str(workdir / "again.html"), "report", config=config)
     assert f"{exposure}_i2d.png" not in json.dumps(
         report_data((workdir / "again.html").read_text(), "categories"))
-    assert f"{exposure}_i2d.fits" in {Path(p).name for p in planned_outputs(
-        snakemake(workdir, "-n", "all", config=config))}
+    assert f"{exposure}_i2d.fits" in planned_outputs(
+        snakemake(workdir, "-n", "all", config=config))
     status = subprocess.run([str(BIN / "snakewebb"), "status"], capture_output=True, text=True,
                             cwd=workdir, timeout=120, check=True).stdout
     assert f"  {exposure}_i2d (resample_exposure): {reason}" in status.splitlines()

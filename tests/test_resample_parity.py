@@ -10,9 +10,9 @@ measured on the real (SIAF-based) distortion of each full-frame detector.
 
 import numpy as np
 import pytest
-from oracle import run_official_image2
-from test_resample import assert_i2d_parity
 
+from helpers.resample import assert_i2d_parity
+from oracle import run_official_image2
 from snakewebb import resample as rs
 from snakewebb.steps.resample import resample_exposure
 

@@ -8,21 +8,18 @@ demo campaign is in docs/workflow.md); the whole 24-exposure campaign takes ~10 
 this project's 2-core machines.
 """
 
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from astropy.io import fits
 
+from helpers.workflow import campaign_config, exposures_of
+from helpers.workflow import snakemake as run_snakemake
 from snakewebb.verify import read_rows
 
 pytestmark = [pytest.mark.workflow, pytest.mark.parity, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 #: One exposure of every mode of the campaign.
 SELECTION = (
@@ -37,30 +34,18 @@ VERIFY = "verify={fraction: 1.0, seed: 0}"
 
 
 def snakemake(workdir, *args, config=(), env=None):
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
-    base.update(env or {})
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    if config:
-        command += ["--config", *config]
-    return subprocess.run(command, capture_output=True, text=True, env=base, timeout=1200)
+    """A run that may fail (the tests read its return code), given up after 20 min."""
+    return run_snakemake(workdir, *args, config=config, env=env, check=False, timeout=1200)
 
 
 def config_for(campaign, *extra):
-    asn = json.dumps([str(campaign.asn / pattern) for pattern in SELECTION])
-    return (f"asn={asn}", f"crds_path={campaign.crds}", f"crds_context={campaign.context}",
-            *extra)
+    return campaign_config(campaign, campaign.context, *SELECTION, extra=extra)
 
 
 def expected_rows(campaign):
     """(exposure, product) the verification must compare, from the simulated specs."""
-    names = set()
-    for pattern in SELECTION:
-        for asn in campaign.asn.glob(pattern):
-            names.update(p["name"] for p in json.loads(asn.read_text())["products"])
     rows = set()
-    for name in names:
-        spec = campaign.specs[name]
+    for name, spec in exposures_of(campaign, SELECTION).items():
         tso = spec.tsovisit or spec.exp_type == "NRC_TSIMAGE"
         rows.add((name, "calints" if spec.is_cube else "cal"))
         if not tso and not spec.is_cube and spec.exp_type != "FGS_IMAGE":

@@ -14,10 +14,17 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-pytestmark = pytest.mark.workflow
+from helpers.inputs import rewrite_product, write_asn
+from helpers.workflow import (
+    REPO,
+    SNAKEMAKE,
+    campaign_config,
+    exposures_of,
+    planned_outputs,
+    snakemake,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+pytestmark = pytest.mark.workflow
 
 #: ASN files of the campaign the workflow tests use: every kind of exposure, small
 #: detectors where possible. 00001_nrca1 is the one whose FLAT the second context replaces.
@@ -29,45 +36,13 @@ SELECTION = (
 )
 
 
-def snakemake(workdir, *args, config=(), check=True):
-    """Run the project's Snakefile in ``workdir``; return the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    if config:
-        command += ["--config", *config]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
-
-
-def campaign_config(campaign, context, *patterns, extra=()):
-    asn = json.dumps([str(campaign.asn / p) for p in patterns])
-    return (f"asn={asn}", f"crds_path={campaign.crds}", f"crds_context={context}", *extra)
-
-
-def planned_outputs(result):
-    """Outputs of the jobs a dry run lists (without the target rules)."""
-    outputs = set()
-    for line in result.stdout.splitlines():
-        match = re.match(r"^\s+output: (.+)$", line)
-        if match:
-            outputs.update(Path(p).name for p in match.group(1).split(", "))
-    return outputs
-
-
 def stamps(directory):
     return {p.name: p.stat().st_mtime_ns for p in Path(directory).glob("*.fits")}
 
 
 def selected(campaign):
     """Exposure name -> spec of the ASN files in SELECTION."""
-    names = set()
-    for pattern in SELECTION:
-        for asn in campaign.asn.glob(pattern):
-            names.update(p["name"] for p in json.loads(asn.read_text())["products"])
-    return {name: campaign.specs[name] for name in sorted(names)}
+    return exposures_of(campaign, SELECTION)
 
 
 def expected_products(specs, *, save_bsub):
@@ -349,9 +324,9 @@ rule nothing:
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     recorded = json.loads((tmp_path / "recorded.json").read_text())
-    assert recorded["params"] == {name: ["wildcards"] for name in
-                                  ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
-                                   "resample_input", "problem_of")}
+    names = ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
+             "resample_input", "problem_of")
+    assert recorded["params"] == {name: ["wildcards"] for name in names}
     inputs = recorded["cal_input"]
     assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))
     assert {k: v for k, v in inputs.items() if k not in ("science", "backgrounds")} \
@@ -361,30 +336,14 @@ rule nothing:
 # ------------------------------------------------------------------ failures
 
 
-def _copy_with(src, dst, *, primary=None, sci_delete=()):
-    """Copy a product changing keywords (without its ASDF tree, which would restore them)."""
-    with fits.open(src) as hdul:
-        kept = fits.HDUList([hdu.copy() for hdu in hdul if hdu.name != "ASDF"])
-    kept[0].header.update(primary or {})
-    for keyword in sci_delete:
-        del kept["SCI"].header[keyword]
-    kept.writeto(dst)
-
-
-def _asn(path, name, science):
-    path.write_text(json.dumps({"asn_type": "image2", "products": [
-        {"name": name, "members": [{"expname": science.name, "exptype": "science"}]}]}))
-    return path
-
-
 def test_one_failing_exposure_does_not_stop_the_others(campaign, tmp_path):
     tso = campaign.first("NRC_TSIMAGE")
     good = campaign.files[tso]
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     broken = inputs / "broken_rateints.fits"
-    _copy_with(good, broken, sci_delete=("V2_REF",))
-    _asn(inputs / "broken_asn.json", "broken", broken)
+    rewrite_product(good, broken, sci_delete=("V2_REF",), keep_asdf=False)
+    write_asn(inputs / "broken_asn.json", {"broken": broken.name}, pool=None)
     asn = json.dumps([str(inputs / "broken_asn.json"),
                       str(campaign.asns[tso])])
     result = snakemake(tmp_path, "all", "--keep-going", check=False,
@@ -416,8 +375,9 @@ def test_unresolvable_reference_fails_at_graph_time_naming_exposure_and_reftype(
         campaign, tmp_path):
     name = campaign.first("NRC_IMAGE")
     odd = tmp_path / "odd_rate.fits"
-    _copy_with(campaign.files[name], odd, primary={"FILTER": "F090W"})
-    stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "odd_asn.json", "odd", odd))
+    rewrite_product(campaign.files[name], odd, primary={"FILTER": "F090W"}, keep_asdf=False)
+    asn = write_asn(tmp_path / "odd_asn.json", {"odd": odd.name}, pool=None)
+    stderr = _graph_error(campaign, tmp_path, asn)
     assert re.search(r"^odd: no (FLAT|FILTEROFFSET|PHOTOM) reference: .+$", stderr, re.M), stderr
 
 
@@ -429,8 +389,10 @@ def test_bad_asn_and_unknown_exp_type_fail_at_graph_time_in_one_line(campaign, t
 
     name = campaign.first("NRC_IMAGE")
     wfss = tmp_path / "wfss_rate.fits"
-    _copy_with(campaign.files[name], wfss, primary={"EXP_TYPE": "NRC_WFSS"})
-    stderr = _graph_error(campaign, tmp_path, _asn(tmp_path / "wfss_asn.json", "wfss", wfss))
+    rewrite_product(campaign.files[name], wfss, primary={"EXP_TYPE": "NRC_WFSS"},
+                    keep_asdf=False)
+    asn = write_asn(tmp_path / "wfss_asn.json", {"wfss": wfss.name}, pool=None)
+    stderr = _graph_error(campaign, tmp_path, asn)
     assert re.search(r"^wfss: EXP_TYPE 'NRC_WFSS' is not a supported imaging type", stderr,
                      re.M), stderr
 

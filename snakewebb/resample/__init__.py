@@ -58,20 +58,36 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from snakewebb import drizzle_scan  # noqa: F401 - the row blocks' scan (tests patch it here)
-from snakewebb.resample.blocks import (
-    _MAX_BLOCKS, BLOCK_ROWS, _block_plan, _blocks, _drizzle_range,
-)
+from snakewebb.resample.blocks import _MAX_BLOCKS, BLOCK_ROWS, _block_plan, _blocks, _drizzle_range
 from snakewebb.resample.grid import (
-    ResampleError, build_output_wcs, mean_pixel_area, pixel_scale_at, sregion_footprint,
+    ResampleError,
+    build_output_wcs,
+    mean_pixel_area,
+    pixel_scale_at,
+    sregion_footprint,
 )
 from snakewebb.resample.metadata import _set_metadata
 from snakewebb.resample.passes import (  # noqa: F401 - _shared_pass_ok: tests reach it here
-    BAD_DQ, VARIANCES, _array, _DrizzlePass, _invalid_mask, _measurement_time,
-    _negative_weights_possible, _root, _shared_pass_ok, _use_shared_pass, drizzle_weights,
+    BAD_DQ,
+    VARIANCES,
+    _array,
+    _DrizzlePass,
+    _invalid_mask,
+    _measurement_time,
+    _negative_weights_possible,
+    _root,
+    _shared_pass_ok,
+    _use_shared_pass,
+    drizzle_weights,
 )
 from snakewebb.resample.pixmap import (  # noqa: F401 - _lagrange_*: tests reach them here
-    EXACT_MAP_KERNELS, PIXMAP_STEP, _lagrange_matrix, _lagrange_weights, _PixelMapper,
-    exact_pixel_map, pixel_map,
+    EXACT_MAP_KERNELS,
+    PIXMAP_STEP,
+    _lagrange_matrix,
+    _lagrange_weights,
+    _PixelMapper,
+    exact_pixel_map,
+    pixel_map,
 )
 from snakewebb.resample.variances import _error_from_variances, _finish_variances
 

@@ -56,8 +56,10 @@ class _BlockPlan:
         return cls(list(_blocks(ny, ny)))
 
     def unvisited(self, r0, r1, h0, h1, nx):
-        """Mask of rows ``h0:h1`` that must get no weight: halo rows and the pixels
-        of rows ``r0:r1`` the whole-image call would not visit."""
+        """Mask of rows ``h0:h1`` that must get no weight.
+
+        Halo rows and the pixels of rows ``r0:r1`` the whole-image call would not visit.
+        """
         if self.visits is None:
             return None
         first = np.full(h1 - h0, nx)
@@ -70,8 +72,10 @@ class _BlockPlan:
 
 
 def _block_plan(mapper, blocks, drange, out_shape):
-    """:func:`_plan_blocks`, falling back to one block on any unforeseen failure of
-    the prediction (one block is always right; blocks only save memory)."""
+    """:func:`_plan_blocks`, falling back to one block on any failure of the prediction.
+
+    One block is always right; blocks only save memory.
+    """
     try:
         return _plan_blocks(mapper, blocks, drange, out_shape)
     except Exception as err:  # noqa: BLE001 - see docstring
@@ -123,7 +127,8 @@ def _plan_blocks(mapper, blocks, drange, out_shape):
             continue  # a corner on a NaN map cell: drizzle does not clip this block
         if ox.min() <= -0.5 or oy.min() <= -0.5:
             return whole
-        reach = np.maximum(reach, [oy.max() - (out_shape[0] - 0.5), ox.max() - (out_shape[1] - 0.5)])
+        reach = np.maximum(reach, [oy.max() - (out_shape[0] - 0.5),
+                                   ox.max() - (out_shape[1] - 0.5)])
     pad = tuple(int(math.ceil(r)) + 1 if r > -0.5 else 0 for r in reach)
     padded = (out_shape[0] + pad[0], out_shape[1] + pad[1])
     # a grid much smaller than the image (user-given): padding the six float32 outputs

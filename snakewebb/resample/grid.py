@@ -183,7 +183,8 @@ def build_output_wcs(model, *, pixel_scale_ratio=1.0, pixel_scale=None, rotation
     if in_wcs.output_frame.naxes != 2:
         raise ResampleError("the WCS is not a 2-axis celestial imaging WCS")
     footprint = sregion_footprint(info.s_region)
-    needed = ("ra_ref", "dec_ref", "v3yangle", "vparity") + (("roll_ref",) if rotation is None else ())
+    needed = ("ra_ref", "dec_ref", "v3yangle", "vparity")
+    needed += ("roll_ref",) if rotation is None else ()
     lacking = [_WCSINFO_KEYWORDS[key] for key in needed if getattr(info, key, None) is None]
     if lacking:
         raise ResampleError(f"missing pointing keyword(s) {', '.join(lacking)}")

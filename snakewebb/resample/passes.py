@@ -122,7 +122,7 @@ class _DrizzlePass:
 
 
 def _root(model, name, rows, invalid):
-    """sqrt of a variance block (float32), NaN on invalid pixels; None if absent."""
+    """Sqrt of a variance block (float32), NaN on invalid pixels; None if absent."""
     var = _array(model, name)
     if var is None or var.shape != model.data.shape:
         return None

@@ -136,8 +136,10 @@ class _PixelMapper:
         return block
 
     def values(self, rows, cols):
-        """Pixel map at integer pixels ``(rows[k], cols[k])``, shape ``(n, 2)``, NaN
-        outside the bounding box: the values :meth:`rows` gives there."""
+        """Pixel map at integer pixels ``(rows[k], cols[k])``, shape ``(n, 2)``.
+
+        NaN outside the bounding box: the values :meth:`rows` gives there.
+        """
         rows = np.asarray(rows, dtype=np.int64).ravel()
         cols = np.asarray(cols, dtype=np.int64).ravel()
         if self.exact is not None:

@@ -46,9 +46,12 @@ def _accumulator_overflow(var, rn_var, tmeasure):
 
 
 def _finish_variances(roots, weight_type, tmeasure, ratio, out_shape):
-    """Square the drizzled roots in place, keep them where the combination
-    weight is positive (resampled read noise for ``ivm``), scale by ``1/ratio**2``;
-    infinite where the official float32 weighted sum overflows."""
+    """Square the drizzled roots in place and finish the variances.
+
+    Keep them where the combination weight is positive (resampled read noise for
+    ``ivm``), scale by ``1/ratio**2``; infinite where the official float32 weighted sum
+    overflows.
+    """
     scaling = np.float32(1.0 / ratio**2)
     usable = None  # for ivm: where the squared read-noise root (done first) is positive
     if weight_type != "ivm":

@@ -1,4 +1,7 @@
-"""What one simulated exposure is: the contract between the exposure writer and the CRDS cache writer."""
+"""What one simulated exposure is.
+
+The contract between the exposure writer and the CRDS cache writer.
+"""
 
 from dataclasses import dataclass, field
 
@@ -50,14 +53,17 @@ class ExposureSpec:
 
     @property
     def is_cube(self):
+        """Whether the exposure is a ``_rateints`` cube (several integrations or TSO)."""
         return self.nints > 1 or self.tsovisit
 
     @property
     def suffix(self):
+        """Suffix of the countrate product: ``rateints`` or ``rate``."""
         return "rateints" if self.is_cube else "rate"
 
     @property
     def filename(self):
+        """File name of the countrate product."""
         return f"{self.name}_{self.suffix}.fits"
 
 

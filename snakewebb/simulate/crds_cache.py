@@ -134,7 +134,7 @@ def _atomic_save_model(model, path):
 
 
 def _rmap_text(instrument, reftype, name, entries):
-    """rmap text; ``entries`` maps a match tuple to a reference file name."""
+    """Rmap text; ``entries`` maps a match tuple to a reference file name."""
     header = {
         "classes": ("Match", "UseAfter"),
         "derived_from": _DERIVED,

@@ -289,9 +289,11 @@ class DetectorWcs:
         self.matrix = _rotation(v2_ref, v3_ref, roll_ref, ra_ref, dec_ref)
 
     def to_v2v3(self, x, y):
+        """V2/V3 (arcsec) of pixel ``(x, y)`` of the exposure's array, before DVA."""
         return self.distortion(np.asarray(x, float) + self.dx, np.asarray(y, float) + self.dy)
 
     def __call__(self, x, y):
+        """RA, Dec (deg) of pixel ``(x, y)`` of the exposure's array."""
         v2, v3 = self.to_v2v3(x, y)
         v2 = self.va_scale * v2 + (1.0 - self.va_scale) * self.v2_ref
         v3 = self.va_scale * v3 + (1.0 - self.va_scale) * self.v3_ref
@@ -343,6 +345,7 @@ class DetectorWcs:
 
 
 def pixel_area_sr(scale_arcsec):
+    """Area in steradians of a square pixel ``scale_arcsec`` on a side."""
     return (scale_arcsec / 3600.0 * math.pi / 180.0) ** 2
 
 

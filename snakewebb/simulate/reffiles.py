@@ -21,7 +21,6 @@ the Science Instrument Aperture File shipped with :mod:`pysiaf`:
 import logging
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 

@@ -78,7 +78,7 @@ def _open_background(path, *, exposure):
     try:
         try:
             head = hdul[0].header
-            sci = hdul["SCI"]
+            hdul["SCI"]  # a member without SCI is refused here (KeyError)
             sub = _Node(
                 xstart=head.get("SUBSTRT1"), ystart=head.get("SUBSTRT2"),
                 xsize=head.get("SUBSIZE1"), ysize=head.get("SUBSIZE2"),
@@ -158,7 +158,8 @@ def run_background(model, background_paths, options, *, exposure, copy=True):
         return out
     for path in paths:  # all present before any work
         if not Path(path).is_file():
-            raise ExposureError(exposure, f"background member {Path(path).name} not found at {path}")
+            raise ExposureError(exposure,
+                                f"background member {Path(path).name} not found at {path}")
     members = _Members(paths, exposure)
     try:
         algorithm.subtract_background(

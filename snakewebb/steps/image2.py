@@ -21,7 +21,11 @@ import numpy as np
 from snakewebb import modes, registry, timing
 from snakewebb.errors import ExposureError, SnakewebbError
 from snakewebb.io import (
-    atomic_save, commit_pending, exposure_name, refuse_truncated_fits, write_pending,
+    atomic_save,
+    commit_pending,
+    exposure_name,
+    refuse_truncated_fits,
+    write_pending,
 )
 from snakewebb.steps import provenance
 from snakewebb.steps.background import run_background
@@ -52,7 +56,9 @@ Image2Options = make_dataclass(
        ("bkg_maxiters", int | None, field(default=None)),
        ("crds_context", str | None, field(default=None))],
     namespace={
-        "__doc__": """Science choices of the stage-2 imaging calibration (defaults: the official ones).
+        "__doc__": """Science choices of the stage-2 imaging calibration.
+
+        The defaults are the official ones.
 
         ``tso_exp_types``: EXP_TYPEs treated as time series; ``skip_<step>`` for each step
         of :data:`snakewebb.registry.IMAGE2_STEPS` (``skip_background``,

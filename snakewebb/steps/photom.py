@@ -47,8 +47,11 @@ class _PhotomRef:
 
 
 def _fits(path, reftype, exposure):
-    """A reference opened read-only, refused when cut short (a missing extension would
-    otherwise go unnoticed: a PHOTOM without its TIMECOEFF tables still calibrates)."""
+    """A reference opened read-only, refused when cut short.
+
+    A missing extension would otherwise go unnoticed: a PHOTOM without its TIMECOEFF
+    tables still calibrates.
+    """
     path = Path(path)
     if not path.is_file():
         raise ExposureError(exposure, f"{reftype} reference {path.name} not found at {path}")
@@ -56,7 +59,8 @@ def _fits(path, reftype, exposure):
     try:
         return fits.open(path, memmap=False, lazy_load_hdus=True)
     except Exception as exc:
-        raise ExposureError(exposure, f"cannot read {reftype} reference {path.name}: {exc}") from exc
+        raise ExposureError(exposure,
+                            f"cannot read {reftype} reference {path.name}: {exc}") from exc
 
 
 @contextmanager

@@ -1,0 +1,7 @@
+"""Builders, runners and comparisons shared by the test files.
+
+A test file imports them from here (``from helpers.models import science_model``; the
+tests directory is on ``sys.path``, see ``tests/conftest.py``), never from another test
+file. Shared fixtures are in ``tests/conftest.py``; the official pipeline run as an
+oracle is ``tests/oracle.py``.
+"""
