@@ -62,8 +62,10 @@ def _stat(path):
 
 
 def fingerprint(rule, wildcards, inputs, outputs, params):
-    """What determines a job's products, as one hash: equal fingerprints make equal
-    products (up to the write date)."""
+    """Return what determines a job's products, as one hash.
+
+    Equal fingerprints make equal products (up to the write date).
+    """
     from snakewebb import __version__
     from snakewebb.revision import source_revision
 
@@ -87,8 +89,10 @@ def _job_fingerprint(smk):
 
 
 def record_job(smk, state_dir=STATE_DIR, fingerprint_=None):
-    """Append the fingerprint of the job ``smk`` describes to the journal (one line,
-    one ``O_APPEND`` write), before the job writes anything."""
+    """Append the fingerprint of the job ``smk`` describes to the journal.
+
+    One line, one ``O_APPEND`` write, before the job writes anything.
+    """
     line = json.dumps({"outputs": [_key(p) for p in smk.output],
                        "fingerprint": fingerprint_ or _job_fingerprint(smk)}) + "\n"
     state_dir = Path(state_dir)
@@ -131,8 +135,10 @@ def _write_json(path, value):
 
 
 def salvage(incomplete, state_dir=STATE_DIR):
-    """Keep aside, by hard link, each product in ``incomplete`` (the paths Snakemake
-    marks incomplete) that exists and whose job the journal records.
+    """Keep aside, by hard link, each marked product whose job the journal records.
+
+    ``incomplete`` are the paths Snakemake marks incomplete; of those, each that
+    exists and whose job the journal records is kept.
 
     Salvages of earlier runs whose product is no longer marked incomplete are removed.
     The journal is emptied: what it says about the products now marked is in the
@@ -171,8 +177,10 @@ def salvage(incomplete, state_dir=STATE_DIR):
 
 
 def reinstate(smk, state_dir=STATE_DIR):
-    """Put back the salvaged products of the job ``smk`` describes when they were made
-    by a job with its fingerprint; returns the products put back ([] when none).
+    """Put back the salvaged products of job ``smk`` if a job like it made them.
+
+    Returns the products put back ([] when none): only when the job that made them
+    had this job's fingerprint.
 
     Costs one ``stat`` when nothing is salvaged (every job but a handful after a kill).
     """

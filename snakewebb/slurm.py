@@ -55,8 +55,10 @@ def _from_log_path(log):
 
 
 def memory_kills(log_text, *, default=("?", "?")):
-    """Jobs killed for their memory in one SLURM job log, in order, each once (its
-    first killed step).
+    """Jobs killed for their memory in one SLURM job log, in order, each once.
+
+    A job whose batch step and job step were both killed is reported once, with the
+    first killed step.
 
     Parameters
     ----------
