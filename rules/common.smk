@@ -67,45 +67,27 @@ wildcard_constraints:
     bsubsuffix=r"bsub|bsubints",
 
 
-def record(wildcards, what):
-    """The plan's record of the job's exposure; a one-line WorkflowError for a product
-    the plan does not make (or an exposure with a planning problem)."""
-    rec = PLAN.records.get(wildcards.exposure)
-    if rec is None:
-        raise WorkflowError(f"{wildcards.exposure}: not an exposure of the campaign's ASN "
-                            f"files (asked for its {what})")
-    if rec.problem is not None:
-        raise WorkflowError(rec.problem)
-    return rec
+def _planned(method):
+    """``method`` of the plan as a named Snakemake function of the job's wildcards; a
+    product the plan does not make is a one-line WorkflowError naming the exposure."""
+
+    def function(wildcards):
+        try:
+            return method(*wildcards)
+        except SnakewebbError as err:
+            raise WorkflowError(str(err)) from None
+
+    function.__name__ = method.__name__
+    return input_function(function)
 
 
-@input_function
-def refs_for(wildcards):
-    """Reference files of the exposure, {reftype: path}; N/A types are left out."""
-    return dict(PLAN.records[wildcards.exposure].refs)
+# wildcards in order: exposure, then its suffix (rules/*.smk output patterns)
+cal_input = _planned(PLAN.cal_inputs)  # science or _bsub, backgrounds, references
+bsub_input = _planned(PLAN.bsub_inputs)  # science, background members
+resample_input = _planned(PLAN.resample_inputs)  # the _cal
 
 
-@input_function
-def cal_input(wildcards):
-    """Science (or its _bsub when save_bsub), background members, reference files."""
-    rec = record(wildcards, f"_{wildcards.calsuffix}")
-    if wildcards.calsuffix != rec.cal_suffix:
-        raise WorkflowError(f"{rec.name}: its calibrated product is _{rec.cal_suffix}, "
-                            f"not _{wildcards.calsuffix}")
-    inputs = dict(rec.refs)
-    if rec.subtracts_background and PLAN.save_bsub:
-        inputs["science"] = PLAN.product(rec.name, rec.bsub_suffix)
-    else:
-        inputs["science"] = rec.science
-        if rec.subtracts_background:
-            inputs["backgrounds"] = list(rec.backgrounds)
-    return inputs
-
-
-@input_function
-def cal_options(wildcards):
-    """The calibrate job's params: background settings only where it subtracts one."""
-    return PLAN.cal_options(record(wildcards, f"_{wildcards.calsuffix}"))
+cal_options = _planned(PLAN.calibrate_params)  # background settings where it subtracts one
 
 
 @input_function
@@ -115,74 +97,34 @@ def asn_names(wildcards):
 
 
 @input_function
-def bsub_input(wildcards):
-    """Science and background members of an exposure that gets background subtraction."""
-    rec = record(wildcards, f"_{wildcards.bsubsuffix}")
-    if not rec.subtracts_background or wildcards.bsubsuffix != rec.bsub_suffix:
-        raise WorkflowError(f"{rec.name}: no _{wildcards.bsubsuffix} product (background "
-                            "subtraction does not run for it)")
-    return {"science": rec.science, "backgrounds": list(rec.backgrounds)}
-
-
-@input_function
-def resample_input(wildcards):
-    """The _cal of an exposure that is resampled."""
-    rec = record(wildcards, "_i2d")
-    if not rec.resampled:
-        raise WorkflowError(f"{rec.name}: no _i2d (not resampled: TSO, cube or skipped)")
-    return {"cal": PLAN.product(rec.name, "cal")}
-
-
-def _priority_of(rule):
-    """Named priority function of ``rule``'s jobs (snakewebb.plan.Plan.priority)."""
-
-    def priority(wildcards):
-        return PLAN.priority(wildcards.exposure, rule)
-
-    priority.__name__ = f"{rule}_priority"
-    return input_function(priority)
-
-
-subtract_background_priority = _priority_of("subtract_background")
-calibrate_priority = _priority_of("calibrate")
-resample_exposure_priority = _priority_of("resample_exposure")
-
-
-@input_function
 def problem_of(wildcards):
     """The one-line planning problem a planning_problem job fails with."""
     return PLAN.records[wildcards.exposure].problem
 
 
-# Job resources (SLURM, or a local run with --resources mem_mb=N): memory and run time
-# from the exposure's size (instrument full frame, subarray, cube), figures measured in
-# the benchmarks (snakewebb.resources); a retry asks for twice the memory.
-from snakewebb import resources as job_resources
-
-
-def _resource_functions(rule):
-    """The named mem_mb and runtime functions of ``rule``'s jobs."""
-
-    def pixels(wildcards):
-        mode = PLAN.records[wildcards.exposure].mode
-        return job_resources.science_pixels(
-            mode.get("instrument"), mode.get("subarray"),
-            is_cube=bool(mode.get("is_cube")), nints=mode.get("nints"))
+# Scheduling priority and resources (memory, run time: SLURM, or a local run with
+# --resources mem_mb=N) of each rule's jobs, from the plan (snakewebb.plan.Plan).
+def _per_rule(rule):
+    def priority(wildcards):
+        return PLAN.priority(wildcards.exposure, rule)
 
     def mem_mb(wildcards, attempt):
-        return job_resources.job_memory_mb(rule, pixels(wildcards), attempt=attempt)
+        return PLAN.job_resources(wildcards.exposure, rule, attempt)["mem_mb"]
 
     def runtime(wildcards):
-        return job_resources.job_runtime_min(rule, pixels(wildcards))
+        return PLAN.job_resources(wildcards.exposure, rule)["runtime"]
 
-    mem_mb.__name__, runtime.__name__ = f"{rule}_mem_mb", f"{rule}_runtime"
-    return input_function(mem_mb), input_function(runtime)
+    functions = (priority, mem_mb, runtime)
+    for function in functions:
+        function.__name__ = f"{rule}_{function.__name__}"
+    return [input_function(function) for function in functions]
 
 
-subtract_background_mem_mb, subtract_background_runtime = _resource_functions(
-    "subtract_background")
-calibrate_mem_mb, calibrate_runtime = _resource_functions("calibrate")
-resample_exposure_mem_mb, resample_exposure_runtime = _resource_functions("resample_exposure")
+subtract_background_priority, subtract_background_mem_mb, subtract_background_runtime = (
+    _per_rule("subtract_background"))
+calibrate_priority, calibrate_mem_mb, calibrate_runtime = _per_rule("calibrate")
+resample_exposure_priority, resample_exposure_mem_mb, resample_exposure_runtime = (
+    _per_rule("resample_exposure"))
 
 # A job process (a SLURM jobstep, one per job of a group, each parsing this file again)
 # runs only its --target-jobs: the target rules' input lists are the main process's.

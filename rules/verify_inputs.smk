@@ -63,7 +63,7 @@ def _not_resampled_reason(name):
 def official_input(wildcards):
     """Science, the background members subtracted here, and the job's reference files."""
     rec = _verified_record(wildcards)
-    inputs = dict(refs_for(wildcards))
+    inputs = dict(rec.refs)
     inputs["science"] = rec.science
     if rec.subtracts_background:
         inputs["backgrounds"] = list(rec.backgrounds)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from snakewebb import exposures, references
+from snakewebb import exposures, references, resources
 from snakewebb.checksums import reference_checksum_problems
 from snakewebb.errors import ReferenceLookupError, SnakewebbError
 from snakewebb.exposures import Problem
@@ -46,7 +46,11 @@ DEMO_CRDS_PATH = "demo/crds"
 
 
 class PlanError(SnakewebbError):
-    """The campaign cannot be planned at all (no CRDS cache, unknown context, ...)."""
+    """The campaign cannot be planned, or a job asks for a product the plan does not make.
+
+    Planning fails as a whole only for what no exposure can do without (no CRDS cache,
+    an unknown context, ...).
+    """
 
 
 # ------------------------------------------------------------------------- CRDS
@@ -199,6 +203,73 @@ class Plan:
         if rule == "subtract_background" or rec.resampled:
             return 2
         return 1
+
+    # What each rule's job reads, by exposure (the workflow's input functions). A product
+    # the plan does not make is a one-line PlanError naming the exposure.
+
+    def record(self, name, what):
+        """The record of exposure ``name``, planned and without a problem.
+
+        ``what`` names the product asked for, for the error.
+        """
+        rec = self.records.get(name)
+        if rec is None:
+            raise PlanError(f"{name}: not an exposure of the campaign's ASN files "
+                            f"(asked for its {what})")
+        if rec.problem is not None:
+            raise PlanError(rec.problem)
+        return rec
+
+    def cal_inputs(self, name, cal_suffix):
+        """The calibrate job's inputs.
+
+        Science (or its _bsub with save_bsub), background members where it subtracts
+        them, and the reference files by type.
+        """
+        rec = self.record(name, f"_{cal_suffix}")
+        if cal_suffix != rec.cal_suffix:
+            raise PlanError(f"{name}: its calibrated product is _{rec.cal_suffix}, "
+                            f"not _{cal_suffix}")
+        inputs = dict(rec.refs)
+        if rec.subtracts_background and self.save_bsub:
+            inputs["science"] = self.product(name, rec.bsub_suffix)
+        else:
+            inputs["science"] = rec.science
+            if rec.subtracts_background:
+                inputs["backgrounds"] = list(rec.backgrounds)
+        return inputs
+
+    def calibrate_params(self, name, cal_suffix):
+        """The calibrate job's options (:meth:`cal_options` of its record)."""
+        return self.cal_options(self.record(name, f"_{cal_suffix}"))
+
+    def bsub_inputs(self, name, bsub_suffix):
+        """The subtract_background job's inputs: science and background members."""
+        rec = self.record(name, f"_{bsub_suffix}")
+        if not rec.subtracts_background or bsub_suffix != rec.bsub_suffix:
+            raise PlanError(f"{name}: no _{bsub_suffix} product (background subtraction "
+                            "does not run for it)")
+        return {"science": rec.science, "backgrounds": list(rec.backgrounds)}
+
+    def resample_inputs(self, name):
+        """The resample_exposure job's input: the exposure's _cal."""
+        rec = self.record(name, "_i2d")
+        if not rec.resampled:
+            raise PlanError(f"{name}: no _i2d (not resampled: TSO, cube or skipped)")
+        return {"cal": self.product(name, "cal")}
+
+    def job_resources(self, name, rule, attempt=1):
+        """``{"mem_mb", "runtime"}`` of ``rule``'s job on exposure ``name``.
+
+        From the exposure's size (:mod:`snakewebb.resources`); a retry (``attempt`` 2,
+        3...) asks for more memory.
+        """
+        mode = self.records[name].mode
+        pixels = resources.science_pixels(
+            mode.get("instrument"), mode.get("subarray"),
+            is_cube=bool(mode.get("is_cube")), nints=mode.get("nints"))
+        return {"mem_mb": resources.job_memory_mb(rule, pixels, attempt=attempt),
+                "runtime": resources.job_runtime_min(rule, pixels)}
 
     def background_options(self):
         """subtract_background's params: only what it uses (skipping photom reruns none)."""

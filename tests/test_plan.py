@@ -296,3 +296,49 @@ def test_jobs_that_unlock_others_go_first(campaign, tmp_path, crds_restored):
             > plan.priority(final, "calibrate"))
     # the mode is carried for reports and resources
     assert set(plan.records[final].mode) >= {"instrument", "exp_type", "is_cube", "tso"}
+
+
+@pytest.mark.parametrize("save_bsub", [False, True])
+def test_what_each_job_reads(campaign, tmp_path, crds_restored, save_bsub):
+    """The workflow's input functions are the plan's: science or its _bsub, background
+    members where subtracted here, reference files; a product the plan does not make
+    is a one-line PlanError naming the exposure."""
+    out = str(tmp_path / "out")
+    plan = build_plan(config_for(campaign, campaign.asn / "*_asn.json", output_dir=out,
+                                 save_bsub=save_bsub), environ={})
+    with_bkg = campaign.first("MIR_IMAGE", cube=False, backgrounds=True)
+    tso = campaign.first("NRC_TSIMAGE")
+    rec = plan.records[with_bkg]
+    inputs = plan.cal_inputs(with_bkg, rec.cal_suffix)
+    assert {k: inputs[k] for k in rec.refs} == dict(rec.refs)
+    if save_bsub:
+        assert inputs["science"] == f"{out}/{with_bkg}_{rec.bsub_suffix}.fits"
+        assert "backgrounds" not in inputs
+        assert "bkg_sigma" not in plan.calibrate_params(with_bkg, rec.cal_suffix)
+    else:
+        assert inputs["science"] == rec.science and inputs["backgrounds"] == list(rec.backgrounds)
+        assert "bkg_sigma" in plan.calibrate_params(with_bkg, rec.cal_suffix)
+    assert plan.bsub_inputs(with_bkg, rec.bsub_suffix)["backgrounds"] == list(rec.backgrounds)
+    assert plan.resample_inputs(with_bkg) == {"cal": f"{out}/{with_bkg}_cal.fits"}
+
+    for call, message in [
+        (lambda: plan.cal_inputs(tso, "cal"), f"{tso}: its calibrated product is _calints"),
+        (lambda: plan.resample_inputs(tso), f"{tso}: no _i2d"),
+        (lambda: plan.bsub_inputs(tso, "bsubints"), f"{tso}: no _bsubints product"),
+        (lambda: plan.cal_inputs("jw0_nope", "cal"), "jw0_nope: not an exposure"),
+    ]:
+        with pytest.raises(PlanError, match=re.escape(message)) as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
+def test_job_resources_grow_with_the_exposure(campaign, tmp_path, crds_restored):
+    plan = build_plan(config_for(campaign, campaign.asn / "*_asn.json",
+                                 output_dir=str(tmp_path)), environ={})
+    full = campaign.first("NRC_IMAGE", cube=False)
+    tso = campaign.first("NRC_TSIMAGE")
+    assert (plan.job_resources(full, "calibrate")["mem_mb"]
+            > plan.job_resources(tso, "calibrate")["mem_mb"])
+    assert (plan.job_resources(full, "calibrate", attempt=2)["mem_mb"]
+            == 2 * plan.job_resources(full, "calibrate")["mem_mb"])
+    assert plan.job_resources(full, "resample_exposure")["runtime"] >= 2

@@ -303,8 +303,8 @@ configfile: {str(REPO / "config" / "config.yaml")!r}
 validate(config, {str(REPO / "config" / "config.schema.yaml")!r}, set_default=True)
 include: {str(REPO / "rules" / "common.smk")!r}
 
-functions = (refs_for, cal_input, cal_options, asn_names, bsub_input, resample_input,
-             problem_of)
+functions = (cal_input, cal_options, asn_names, bsub_input, resample_input,
+             problem_of, calibrate_priority, calibrate_mem_mb, calibrate_runtime)
 name = EXPOSURES[0]
 json.dump({{"params": {{f.__name__: list(getattr(f, FUNC_OVERWRITE_PARAMS_ATTR))
                         for f in functions}},
@@ -324,9 +324,10 @@ rule nothing:
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     recorded = json.loads((tmp_path / "recorded.json").read_text())
-    names = ("refs_for", "cal_input", "cal_options", "asn_names", "bsub_input",
-             "resample_input", "problem_of")
-    assert recorded["params"] == {name: ["wildcards"] for name in names}
+    names = ("cal_inputs", "calibrate_params", "asn_names", "bsub_inputs",
+             "resample_inputs", "problem_of", "calibrate_priority", "calibrate_runtime")
+    assert recorded["params"] == {**{name: ["wildcards"] for name in names},
+                                  "calibrate_mem_mb": ["wildcards", "attempt"]}
     inputs = recorded["cal_input"]
     assert inputs["science"].endswith(("_rate.fits", "_rateints.fits"))
     assert {k: v for k, v in inputs.items() if k not in ("science", "backgrounds")} \
