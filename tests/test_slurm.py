@@ -175,12 +175,55 @@ def test_campaign_profile_runs_many_exposures_per_slurm_job(campaign, slurm, tmp
     job_ids = set(SUBMITTED.findall(result.stderr))
     assert len(job_ids) == math.ceil(n / per_job) == 2
     assert set(_slurm_states(slurm, job_ids).values()) == {"COMPLETED"}
-    if report:
+    if report:  # written; plugin 2.8.0 lists only srun steps in it, and a group's jobs
+        # run in the SLURM job's batch step (rules/common.smk): no rows
         (csv,) = (tmp_path / "efficiency").glob("efficiency_report_*.csv")
-        text = csv.read_text()
-        assert "Mem" in text.splitlines()[0] and all(job in text for job in job_ids)
+        assert "Mem" in csv.read_text().splitlines()[0]
+    # what each job used is in its benchmark file (wall, CPU, peak memory)
+    for i in range(n):
+        tsv = (tmp_path / "benchmarks" / "calibrate" / f"tiny{i:03d}_calints.tsv").read_text()
+        header, values = (line.split("\t") for line in tsv.splitlines()[:2])
+        assert float(values[header.index("max_rss")]) > 0
     # the arithmetic the profile documents: 10,000 exposures, at most 200 SLURM jobs
     assert math.ceil(10_000 / _group_components()) <= 200
+
+
+def test_failing_exposure_fails_its_group_and_the_rerun_does_the_rest(
+        campaign, slurm, tmp_path):
+    n = 6
+    asns = _tiny_campaign(campaign, tmp_path / "asn", n)
+    # two exposures whose science is cut short: planned (their headers read), but their
+    # calibrate jobs fail; all six are in one SLURM job, whose jobs run in its batch step
+    broken = {"tiny001", "tiny004"}
+    for name in broken:
+        asn = tmp_path / "asn" / f"{name}_asn.json"
+        content = json.loads(asn.read_text())
+        member = content["products"][0]["members"][0]
+        data = (asn.parent / member["expname"]).read_bytes()
+        cut = tmp_path / f"{name}_rateints.fits"
+        cut.write_bytes(data[: int(len(data) * 0.6)])
+        member["expname"] = str(cut)
+        asn.write_text(json.dumps(content))
+    config = _config(campaign, asns)
+    result = _run_slurm(tmp_path, "slurm-campaign", slurm, "all", *config,
+                        "--group-components", f"exposure={n}", check=False)
+    assert result.returncode != 0
+    job_ids = set(SUBMITTED.findall(result.stderr))
+    assert len(job_ids) == 1
+    assert set(_slurm_states(slurm, job_ids).values()) == {"FAILED"}
+    # the first broken exposure that ran says why in its own log; the group's Snakemake
+    # stopped there (no --keep-going reaches it), keeping what its jobs had finished
+    logs = [tmp_path / "logs" / "calibrate" / f"{name}_calints.log" for name in broken]
+    assert any(log.is_file() and "truncated" in log.read_text() for log in logs)
+    good = {f"tiny{i:03d}_calints.fits" for i in range(n)} - {f"{b}_calints.fits" for b in broken}
+    done = {p.name for p in (tmp_path / "results").glob("*.fits")}
+    assert done <= good
+    for name in done:
+        with fits.open(tmp_path / "results" / name) as hdul:
+            assert hdul["SCI"].data.size > 0
+    # the next run redoes exactly the exposures without a product
+    dry = _run_local(tmp_path, "all", "-n", *config)
+    assert _planned(dry) == (good - done) | {f"{b}_calints.fits" for b in broken}
 
 
 def _wait_for(what, predicate, timeout):
