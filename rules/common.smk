@@ -32,9 +32,11 @@ if workflow.is_main_process:
     if _removed_locks is not None:  # no other run live: keep aside what a kill left
         _kept = salvage(incomplete_outputs())
         if _kept:
-            print(f"{len(_kept)} product(s) finished just before the last run was killed "
-                  "are kept aside and reinstated by their jobs (snakewebb.resume)",
-                  file=sys.stderr)
+            print(
+                f"{len(_kept)} product(s) finished just before the last run was killed "
+                "are kept aside and reinstated by their jobs (snakewebb.resume)",
+                file=sys.stderr,
+            )
 
 try:  # a job process (e.g. on SLURM) trusts the caches its main process just checked
     PLAN = build_plan(config, trust_cache=not workflow.is_main_process)
@@ -51,8 +53,11 @@ PROBLEMS = PLAN.problems  # records that fail as a planning_problem job each
 if PROBLEMS and config["on_plan_error"] == "fail":
     raise WorkflowError("\n".join(rec.problem for rec in PROBLEMS))
 if PROBLEMS and workflow.is_main_process:
-    print(f"{len(PROBLEMS)} planning problem(s); each fails as a planning_problem job "
-          f"(the others run with --keep-going):\n{problem_table(PROBLEMS)}", file=sys.stderr)
+    print(
+        f"{len(PROBLEMS)} planning problem(s); each fails as a planning_problem job "
+        f"(the others run with --keep-going):\n{problem_table(PROBLEMS)}",
+        file=sys.stderr,
+    )
 
 CAL_FILES = PLAN.cal_files()
 I2D_FILES = PLAN.i2d_files()
@@ -121,11 +126,13 @@ def _per_rule(rule):
     return [input_function(function) for function in functions]
 
 
-subtract_background_priority, subtract_background_mem_mb, subtract_background_runtime = (
-    _per_rule("subtract_background"))
+subtract_background_priority, subtract_background_mem_mb, subtract_background_runtime = _per_rule(
+    "subtract_background"
+)
 calibrate_priority, calibrate_mem_mb, calibrate_runtime = _per_rule("calibrate")
-resample_exposure_priority, resample_exposure_mem_mb, resample_exposure_runtime = (
-    _per_rule("resample_exposure"))
+resample_exposure_priority, resample_exposure_mem_mb, resample_exposure_runtime = _per_rule(
+    "resample_exposure"
+)
 
 # A job process (the Snakemake a SLURM job starts, parsing this file again) runs only
 # its --target-jobs: the target rules' input lists are the main process's.
@@ -147,6 +154,7 @@ if workflow.remote_exec and "SLURM_ARRAY_TASK_ID" not in os.environ:
         quicklook,
         run_official_image2,
         compare_with_official,
+
 
 # A job step that SLURM kills for its memory takes its Snakemake process with it, and
 # the executor plugin says only "SLURM-job N failed": when the run fails, name each

@@ -80,7 +80,8 @@ def clear_stale_locks():
             lock.unlink(missing_ok=True)
             removed += 1
     (_RUNS / f"{host}.{_os.getpid()}").write_text(
-        f"{host} {_os.getpid()} {_started(_os.getpid())}\n")
+        f"{host} {_os.getpid()} {_started(_os.getpid())}\n"
+    )
     return None if live else removed
 
 
