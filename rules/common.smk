@@ -155,6 +155,9 @@ if workflow.remote_exec and "SLURM_ARRAY_TASK_ID" not in os.environ:
         run_official_image2,
         compare_with_official,
 
+    # and one failing exposure does not stop the rest of its group (rules/compat.smk)
+    keep_going_in_job_process()
+
 
 # A job step that SLURM kills for its memory takes its Snakemake process with it, and
 # the executor plugin says only "SLURM-job N failed": when the run fails, name each

@@ -111,3 +111,32 @@ def incomplete_outputs():
             except ValueError:
                 continue
     return paths
+
+
+# keep_going_in_job_process(): a SLURM job of the campaign profile runs a group of up to
+# 50 exposures in one Snakemake process (its batch step; rules/common.smk makes the
+# rules local there). Snakemake starts that process without --keep-going
+# (snakemake.spawn_jobs) and reads no profile in it, so the first failing exposure
+# would stop the rest of its group. The scheduler copies the setting when it is made,
+# after this file is parsed, so its constructor is wrapped to keep going. The SLURM job
+# still ends FAILED when any of its exposures failed. Outside the tested releases,
+# nothing changes (the group stops at its first failure, the rerun does the rest).
+def keep_going_in_job_process():
+    """Make this (job) process's Snakemake run every job it can; False if it cannot."""
+    if _SNAKEMAKE_MAJOR != 9:
+        return False
+    try:
+        from snakemake.scheduling.job_scheduler import JobScheduler
+    except ImportError:
+        return False
+    original = JobScheduler.__init__
+    if getattr(original, "_snakewebb_keep_going", False):
+        return True
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.keepgoing = True
+
+    __init__._snakewebb_keep_going = True
+    JobScheduler.__init__ = __init__
+    return True
