@@ -1,7 +1,9 @@
 """Adapters to the internals of dependencies, each guarded by the versions it was checked on.
 
-This is the one module allowed to reach into a library's private API. Every adapter
-changes speed only, never a result, and does nothing outside the versions it names.
+This is the one module allowed to reach into a library's private API (Snakemake's are
+in ``rules/compat.smk``). The asdf adapters change speed only, never a result, and do
+nothing outside the versions they name; :func:`forget_crds_state` keeps a process that
+switches CRDS caches from reusing another cache's mappings.
 """
 
 import atexit
@@ -14,13 +16,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["speed_up_asdf_yaml", "YamlDocumentCache"]
+__all__ = ["speed_up_asdf_yaml", "YamlDocumentCache", "forget_crds_state"]
 
 log = logging.getLogger(__name__)
 
 #: asdf releases whose ``ManifestExtension.from_uri`` calls ``yaml.safe_load`` through the
 #: module attribute ``asdf.extension._manifest.yaml`` (checked on 5.1 to 5.4).
 _ASDF_MANIFEST_VERSIONS = ((5, 1), (6, 0))
+
+
+#: crds releases whose ``crds.core.config.CRDS_REF_SUBDIR_MODE`` caches the layout of the
+#: cache first seen (checked on 13.x and 14.0).
+_CRDS_VERSIONS = ((11, 0), (15, 0))
 
 
 def _version_tuple(text):
@@ -206,3 +213,24 @@ def speed_up_asdf_yaml(cache=None):
     _manifest.yaml = _LibyamlSafeLoad(yaml, cache)
     schema.yaml = _CachedSchemaYaml(yaml, cache, yamlutil.AsdfLoader)
     return True
+
+
+def forget_crds_state():
+    """Drop what an imported crds remembers of another cache (mappings, layout).
+
+    Two caches may hold different mappings under the same names (``jwst_0001.pmap``),
+    so a process that switches caches must not reuse crds's in-memory copies:
+    ``crds.core.utils.clear_function_caches`` (public) drops the mappings, and the
+    reference-directory layout crds cached from the first cache is reset (a module
+    global, only for the crds versions checked). Does nothing if crds is not imported.
+    """
+    if "crds" not in sys.modules:
+        return
+    import crds
+    from crds.core import config, utils
+
+    utils.clear_function_caches()
+    if _in_range(crds.__version__, _CRDS_VERSIONS):
+        config.CRDS_REF_SUBDIR_MODE = "None"
+    else:
+        log.debug("crds %s: its reference layout cache is left alone", crds.__version__)

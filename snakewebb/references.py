@@ -184,21 +184,12 @@ def _effective_server(crds_path, context, server_url):
 
 
 def _forget_crds_state():
-    """Drop what an imported crds remembers of another cache (mappings, config, layout).
-
-    Two caches may hold different mappings under the same names (``jwst_0001.pmap``),
-    so a process that switches caches must not reuse crds's in-memory copies.
-    """
-    import sys
+    """Drop this module's lookups and crds's memory of another cache (compat)."""
+    from snakewebb.compat import forget_crds_state
 
     _lookup.cache_clear()
     _required_parkeys.cache_clear()
-    if "crds" not in sys.modules:
-        return
-    from crds.core import config, utils
-
-    utils.clear_function_caches()
-    config.CRDS_REF_SUBDIR_MODE = "None"
+    forget_crds_state()
 
 
 def _serverless(url):
