@@ -1,6 +1,6 @@
 """A campaign killed twice and resumed with the same command (issue 13's soak).
 
-Shared by tests/test_soak.py and benchmarks/bench_soak.py. The campaign is ``n``
+Shared by tests/workflow/test_soak.py and benchmarks/bench_soak.py. The campaign is ``n``
 tiny exposures, each a hard link (or copy) of one small real exposure under its own
 name and ASN, of which 5% are broken in the ways a planning or a job refuses
 (malformed ASN, missing member, truncated header, spectroscopic EXP_TYPE, missing

@@ -4,7 +4,7 @@ A step's name is also its switch under ``skip:`` in the configuration and its
 ``skip_<name>`` field of :class:`snakewebb.steps.image2.Image2Options`. The reference
 lookup (:data:`snakewebb.references.REFTYPES`), the options, the step layer's order of
 calls and the provenance keywords (:data:`snakewebb.steps.provenance.CAL_STEP_NAMES`)
-are read from :data:`STEPS`; ``tests/test_registry.py`` checks the config schema's
+are read from :data:`STEPS`; ``tests/unit/test_registry.py`` checks the config schema's
 ``skip`` keys against it.
 
 Adding a step: one :class:`Step` here, its module, its ``skip`` key in

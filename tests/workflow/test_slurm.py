@@ -24,7 +24,7 @@ from astropy.io import fits
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOCAL_SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SLURM_SNAKEMAKE = REPO / ".venv-slurm" / "bin" / "snakemake"
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")

@@ -91,7 +91,7 @@ def test_workflow_jobs_ask_for_what_their_exposure_needs(campaign, tmp_path):
     import sys
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     names = [campaign.first("NRC_IMAGE", cube=False, backgrounds=False),  # full frame
              campaign.first("NRC_TSIMAGE")]                               # 64x72 cube
     names += [n for n, s in campaign.specs.items() if s.subarray == "SUB160"][:1]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from soak import (  # noqa: E402
     BROKEN_KINDS, build_soak_campaign, job_starts, run_killed, snakemake_command,

@@ -361,7 +361,7 @@ def test_one_failing_exposure_does_not_stop_the_others(campaign, tmp_path):
 
 def _graph_error(campaign, tmp_path, asn_file):
     """With on_plan_error: fail, a planning problem stops the run before any job
-    (the default makes it a failing job of its own: tests/test_bad_input_workflow.py)."""
+    (the default makes it a failing job of its own: tests/workflow/test_bad_input_workflow.py)."""
     config = (f"asn={json.dumps([str(asn_file)])}", f"crds_path={campaign.crds}",
               f"crds_context={campaign.contexts[0]}", "on_plan_error=fail")
     result = snakemake(tmp_path, "all", "--dry-run", config=config, check=False)

@@ -12,7 +12,7 @@ from snakewebb import references, registry
 from snakewebb.steps import provenance
 from snakewebb.steps.image2 import Image2Options
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 NAMES = [s.name for s in registry.STEPS]
 
 

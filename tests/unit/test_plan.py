@@ -15,7 +15,7 @@ from snakewebb import modes
 from snakewebb.errors import SnakewebbError
 from snakewebb.plan import PlanError, build_plan, crds_settings, problem_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def config_for(campaign, *patterns, **changes):

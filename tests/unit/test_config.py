@@ -7,7 +7,7 @@ import yaml
 
 from snakewebb.config import ConfigError, check_config, from_text
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
 def repository_config():

@@ -11,7 +11,7 @@ of conftest), which is how every test here reaches the oracle.
 import ast
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 #: Packages only the test extra brings (the oracle and what it alone depends on).
 ORACLE_PACKAGES = ("jwst", "stcal", "stpipe")
 
@@ -33,9 +33,9 @@ def _imports_oracle(node):
 
 
 def _modules():
-    paths = [*TESTS.glob("*.py"), *TESTS.glob("helpers/*.py")]
-    return {p.stem if p.parent == TESTS else f"helpers.{p.stem}": ast.parse(p.read_text())
-            for p in paths}
+    paths = [*TESTS.glob("*.py"), *TESTS.glob("*/test_*.py"), *TESTS.glob("helpers/*.py")]
+    return {f"helpers.{p.stem}" if p.parent.name == "helpers" else p.stem:
+            ast.parse(p.read_text()) for p in paths}
 
 
 def _unmarked_oracle_tests():

@@ -431,7 +431,7 @@ def test_parity_on_campaign(campaign, official_campaign_wcs, monkeypatch):
             assert_wcs_parity(ours, theirs)
             exp_types.add((model.meta.exposure.type, model.data.ndim))
     # the campaign covers every plain imaging type, 2D and 3D (the other imaging types
-    # get the same WCS: tests/test_imaging_modes.py)
+    # get the same WCS: tests/unit/test_imaging_modes.py)
     assert {t for t, _ in exp_types} == {
         "NRC_IMAGE", "NRC_TSIMAGE", "MIR_IMAGE", "NIS_IMAGE", "FGS_IMAGE"}
     assert {n for _, n in exp_types} == {2, 3}

@@ -299,7 +299,7 @@ def test_official_pipeline_present_in_the_test_extra():
 
 # ------------------------------------------------------------------ configuration
 
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
 def repository_config():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_campaign.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_campaign.py"
 _SPEC = importlib.util.spec_from_file_location("bench_campaign", _PATH)
 bench = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench)
