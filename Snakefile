@@ -22,6 +22,7 @@ include: "rules/report_inputs.smk"
 include: "rules/report.smk"
 include: "rules/verify_inputs.smk"
 include: "rules/verify.smk"
+include: "rules/slurm.smk"
 
 
 localrules:

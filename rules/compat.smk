@@ -114,7 +114,7 @@ def incomplete_outputs():
 
 
 # keep_going_in_job_process(): a SLURM job of the campaign profile runs a group of up to
-# 50 exposures in one Snakemake process (its batch step; rules/common.smk makes the
+# 50 exposures in one Snakemake process (its batch step; rules/slurm.smk makes the
 # rules local there). Snakemake starts that process without --keep-going
 # (snakemake.spawn_jobs) and reads no profile in it, so the first failing exposure
 # would stop the rest of its group. The scheduler copies the setting when it is made,

@@ -8,7 +8,7 @@ SLURM job (``.snakemake/slurm_logs/<rule or group>/.../<jobid>.log``) holds the
 slurmstepd line and, above it, the ``rule``/``wildcards`` of the job that was
 running. :func:`memory_kills` reads them; :func:`memory_kill_lines` makes the
 one-line messages the workflow prints when it fails (``onerror`` in
-rules/common.smk).
+rules/slurm.smk).
 """
 
 import re
