@@ -91,15 +91,14 @@ def make_inputs(workdir):
 
     result = simulate_campaign(workdir, n_exposures=1, seed=0)
     (name, rate), = result["files"].items()
-    context = references.configure_crds(result["crds"], result["contexts"][0])
+    crds = references.resolve_crds(result["crds"], result["contexts"][0])
     from stdatamodels.jwst import datamodels as dm
 
     with dm.open(rate) as model:
         assert model.meta.exposure.type == "NRC_IMAGE" and model.data.shape == (2048, 2048)
         refs = references.best_references(model, ("distortion", "filteroffset"),
-                                          context=context, exposure=name)
-    env = {k: os.environ[k] for k in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL",
-                                      "CRDS_MODE") if k in os.environ}
+                                          crds=crds, exposure=name)
+    env = crds.environment()
     env["STPIPE_DISABLE_CRDS_STEPPARS"] = "True"
     return rate, refs, env
 

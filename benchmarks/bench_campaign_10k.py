@@ -177,9 +177,9 @@ def campaign_references(workdir, table, crds, context):
     from snakewebb import references
     from snakewebb.exposures import exposure_references
 
-    context = references.configure_crds(crds_path=str(crds), context=context)
+    settings = references.resolve_crds(str(crds), context)
     reftypes = [reftype for types in references.REFTYPES.values() for reftype in types]
-    found = exposure_references(table, reftypes, context=context,
+    found = exposure_references(table, reftypes, crds=settings,
                                 cache_dir=workdir / "results" / ".snakewebb",
                                 lookup=references.best_references_table)
     return {name: sorted(paths.values()) for name, paths in found.items()}

@@ -70,7 +70,7 @@ def worker_ours(args):
 
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
-    from snakewebb.references import best_references, configure_crds
+    from snakewebb.references import best_references, resolve_crds
     from snakewebb.steps.assign_wcs import run_assign_wcs
     from snakewebb.steps.background import run_background
     from snakewebb.steps.flat_field import run_flat_field
@@ -82,8 +82,7 @@ def worker_ours(args):
     model = open_science(args.input)
     times["open"] = time.perf_counter() - t
     t = time.perf_counter()
-    context = configure_crds(context=args.context)
-    refs = best_references(model, context=context, exposure="bench")
+    refs = best_references(model, crds=resolve_crds(context=args.context), exposure="bench")
     times["reference lookup"] = time.perf_counter() - t
     t = time.perf_counter()
     model = run_background(model, args.backgrounds, Image2Options(), exposure="bench", copy=False)

@@ -43,10 +43,10 @@ except SnakewebbError as err:
     raise WorkflowError(str(err)) from None
 
 OUT = PLAN.output_dir
-CRDS_CONTEXT = PLAN.crds.context
-# The context resolved (a pmap name), for the adapters' provenance (CRDS_CTX): through
-# the config, not a param, so that a context switch reruns only what its references change.
-config["crds_context"] = CRDS_CONTEXT
+# The cache and context resolved, for the jobs (CRDS_CTX of the products, the official
+# pipeline's lookups): through the config, not params, so that a context switch reruns
+# only what its references change.
+config["crds_path"], config["crds_context"] = PLAN.crds.path, PLAN.crds.context
 EXPOSURES = PLAN.exposures  # names of the exposures planned, problems left out
 PROBLEMS = PLAN.problems  # records that fail as a planning_problem job each
 if PROBLEMS and config["on_plan_error"] == "fail":

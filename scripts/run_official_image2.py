@@ -6,7 +6,7 @@ jwst is imported inside the job only (snakewebb.official), never by the workflow
 from _adapter import paths, run
 
 from snakewebb.official import run_official_image2
-from snakewebb.references import ALL_REFTYPES, REFTYPES
+from snakewebb.references import ALL_REFTYPES, REFTYPES, resolve_crds
 
 
 def job():
@@ -20,6 +20,8 @@ def job():
         refs={reftype: inputs.get(reftype) for reftype in ALL_REFTYPES},
         reftypes=REFTYPES,
         asn=snakemake.params.asn,  # noqa: F821
+        # the cache and context the plan resolved (rules/common.smk)
+        crds=resolve_crds(snakemake.config["crds_path"], snakemake.config["crds_context"]),  # noqa: F821
     )
 
 

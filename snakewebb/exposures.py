@@ -608,21 +608,19 @@ def _finish_table(rows, tso_exp_types, problems):
 _REFS_CACHE_VERSION = 4
 
 
-def _refs_cache_file(cache_dir, context):
-    crds_path = os.path.abspath(os.environ.get("CRDS_PATH", ""))
-    tag = hashlib.sha1(crds_path.encode()).hexdigest()[:12]
-    return Path(cache_dir) / f"references_{Path(context).stem}_{tag}.pkl"
+def _refs_cache_file(cache_dir, crds):
+    tag = hashlib.sha1(os.path.abspath(crds.path).encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"references_{Path(crds.context).stem}_{tag}.pkl"
 
 
-def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None,
+def exposure_references(table, reftypes, *, crds, cache_dir=None, lookup=None,
                         problems=None):
-    """The reference files of every exposure of ``table`` under ``context``.
+    """The reference files of every exposure of ``table`` under ``crds.context``.
 
     CRDS is asked once per distinct set of selection keywords (through
     :func:`snakewebb.references.best_references_table`) and the answers are
     cached per context and CRDS cache on disk: a context is immutable, so a
     later run asks CRDS only about keyword sets it has not seen.
-    :func:`snakewebb.references.configure_crds` must have been called.
 
     Parameters
     ----------
@@ -630,12 +628,12 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
         From :func:`exposure_table`.
     reftypes : sequence of str
         Reference types wanted (those of the steps that run).
-    context : str
-        The CRDS context in use (``jwst_0002.pmap``).
+    crds : snakewebb.references.CrdsSettings
+        The CRDS cache and context in use (:func:`snakewebb.references.resolve_crds`).
     cache_dir : str or Path, optional
         Directory of the on-disk cache.
     lookup : callable, optional
-        ``lookup(params, context=, reftypes=)`` with the signature of
+        ``lookup(params, crds=, reftypes=)`` with the signature of
         :func:`snakewebb.references.best_references_table` (the default); it must
         accept ``problems=`` when ``problems`` is given.
     problems : dict, optional
@@ -661,7 +659,7 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
 
     reftypes = tuple(reftypes)
     keys = [_column(k) for k in HEADER_KEYWORDS]
-    cache_file = _refs_cache_file(cache_dir, context) if cache_dir is not None else None
+    cache_file = _refs_cache_file(cache_dir, crds) if cache_dir is not None else None
     known = {}
     if cache_file is not None:
         try:
@@ -693,12 +691,12 @@ def exposure_references(table, reftypes, *, context, cache_dir=None, lookup=None
             index=pd.Index([first_of[key] for key in todo], name="exposure"),
         )
         log.info("asking CRDS (%s) about %d keyword sets for %s",
-                 context, len(todo), ", ".join(wanted))
+                 crds.context, len(todo), ", ".join(wanted))
         failed = {}
         if problems is None:
-            found = lookup(frame, context=context, reftypes=wanted)
+            found = lookup(frame, crds=crds, reftypes=wanted)
         else:
-            found = lookup(frame, context=context, reftypes=wanted, problems=failed)
+            found = lookup(frame, crds=crds, reftypes=wanted, problems=failed)
         failed_keys = {}
         for key, name in zip(todo, frame.index):
             if name in failed:

@@ -109,7 +109,8 @@ def context_impact(output_dir, context, *, crds_path=None):
     products = _calibrated_products(output_dir)
     if not products:
         raise SnakewebbError(f"{output_dir}: no _cal or _calints product in it")
-    context = references.configure_crds(crds_path=crds_path, context=context)
+    crds = references.resolve_crds(crds_path, context)
+    context = crds.context
     rows, recorded = {}, {}
     for exposure, path in products.items():
         try:
@@ -122,7 +123,7 @@ def context_impact(output_dir, context, *, crds_path=None):
     reftypes = tuple(t for t in references.ALL_REFTYPES
                      if any(t in refs for refs in recorded.values()))
     params = pd.DataFrame.from_dict(rows, orient="index")
-    selected = references.best_references_table(params, context=context, reftypes=reftypes)
+    selected = references.best_references_table(params, crds=crds, reftypes=reftypes)
     impact = Impact(context=context, n_exposures=len(products))
     for exposure, refs in recorded.items():
         changes = {}

@@ -7,7 +7,7 @@ its own process; nothing else imports jwst. Needs the ``verify`` extra
 
 How the official pipeline is made to run offline on exactly this project's inputs
 (measured, see the project's FACTS): CRDS in serverless mode on the campaign's cache
-and context (as :func:`snakewebb.references.configure_crds` sets it up), no
+and context (:meth:`snakewebb.references.CrdsSettings.applied` around the call), no
 step-parameter references (``STPIPE_DISABLE_CRDS_STEPPARS``), every reference file
 this project used given as an override (``"N/A"`` where it had none), and an ASN with
 absolute member paths (jwst resolves member names against the current directory).
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def run_official_image2(exposure, science, backgrounds, output_dir, *, plan, refs,
-                        reftypes, asn):
+                        reftypes, asn, crds):
     """Run calwebb_image2 on one exposure; write its products and ``official.json``.
 
     Parameters
@@ -48,6 +48,8 @@ def run_official_image2(exposure, science, backgrounds, output_dir, *, plan, ref
         step -> reference types (:data:`snakewebb.references.REFTYPES`).
     asn : dict
         ``{"table": ASN file name, "pool": pool}`` of the campaign's ASN.
+    crds : snakewebb.references.CrdsSettings
+        The campaign's CRDS cache and context.
 
     Returns
     -------
@@ -60,7 +62,7 @@ def run_official_image2(exposure, science, backgrounds, output_dir, *, plan, ref
     out.mkdir(parents=True, exist_ok=True)
     members = list(backgrounds) if plan["backgrounds"] else []
     manifest = {"exposure": exposure, "jwst": verify.JWST_VERSION,
-                "context": os.environ.get("CRDS_CONTEXT"), "products": {},
+                "context": crds.context, "products": {},
                 "notes": list(plan.get("notes", [])), "excluded": []}
     try:
         manifest["excluded"] = verify.deliberate_differences(science, members)
@@ -76,7 +78,8 @@ def run_official_image2(exposure, science, backgrounds, output_dir, *, plan, ref
         asn_path.write_text(json.dumps(
             verify.level2_asn(exposure, science, members, pool=asn.get("pool")), indent=1))
         manifest["steps"] = steps
-        _call_image2(exposure, asn_path, out, steps)
+        with crds.applied():  # jwst's own crds calls (the context it records)
+            _call_image2(exposure, asn_path, out, steps)
         for suffix in ("bsub", "bsubints", "cal", "calints", "i2d"):
             if (out / f"{exposure}_{suffix}.fits").is_file():
                 manifest["products"][suffix] = f"{exposure}_{suffix}.fits"

@@ -26,6 +26,7 @@ from snakewebb import exposures, references, resources
 from snakewebb.checksums import reference_checksum_problems
 from snakewebb.errors import ReferenceLookupError, SnakewebbError
 from snakewebb.exposures import Problem
+from snakewebb.references import CrdsSettings
 
 __all__ = [
     "CrdsSettings",
@@ -55,34 +56,12 @@ class PlanError(SnakewebbError):
 
 # ------------------------------------------------------------------------- CRDS
 
-@dataclass(frozen=True)
-class CrdsSettings:
-    """Which CRDS cache and context the campaign uses, resolved once.
-
-    ``context`` is None until :meth:`configure` has chosen it: the config's or
-    CRDS_CONTEXT's, else the context the cache's ``server_config`` calls
-    operational (what ``crds`` itself uses offline), else the cache's newest
-    ``.pmap`` (see :func:`snakewebb.references.configure_crds`).
-    """
-
-    path: str
-    context: str | None = None
-
-    def configure(self):
-        """Point the crds library at this cache.
-
-        Returns the settings with the context in use (``jwst_0002.pmap``).
-
-        crds reads its settings from the process environment, so this is the one
-        place that writes CRDS_PATH / CRDS_CONTEXT / CRDS_SERVER_URL / CRDS_MODE.
-        """
-        context = self.context or references.default_context(self.path)
-        context = references.configure_crds(crds_path=self.path, context=context)
-        return replace(self, path=os.environ["CRDS_PATH"], context=context)
-
-
 def crds_settings(config, environ=None, *, demo_path=DEMO_CRDS_PATH):
     """The CRDS settings of a campaign: config, else the environment, else the demo cache.
+
+    Resolved once (:func:`snakewebb.references.resolve_crds`): the context named, else
+    the one the cache's ``server_config`` calls operational (what ``crds`` itself uses
+    offline), else the cache's newest ``.pmap``. Nothing is written to the environment.
 
     Parameters
     ----------
@@ -93,10 +72,16 @@ def crds_settings(config, environ=None, *, demo_path=DEMO_CRDS_PATH):
     demo_path : str
         The demo cache, used when neither names a cache and it exists.
 
+    Returns
+    -------
+    snakewebb.references.CrdsSettings
+
     Raises
     ------
     PlanError
         No cache is named and the demo cache is absent.
+    SnakewebbError
+        The cache is not one, or lacks the context named.
     """
     environ = os.environ if environ is None else environ
     path = config.get("crds_path") or environ.get("CRDS_PATH")
@@ -108,7 +93,7 @@ def crds_settings(config, environ=None, *, demo_path=DEMO_CRDS_PATH):
             )
         path = demo_path
     context = config.get("crds_context") or environ.get("CRDS_CONTEXT") or None
-    return CrdsSettings(path=str(path), context=context)
+    return references.resolve_crds(str(path), context, environ=environ)
 
 
 # --------------------------------------------------------------------- records
@@ -361,7 +346,8 @@ def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
         ``output_dir``, ``crds_path``, ``crds_context``, ``save_bsub``,
         ``tso_exp_types``, ``skip``, ``background``, ``resample``).
     environ : mapping, optional
-        Where CRDS_PATH / CRDS_CONTEXT are read (default ``os.environ``).
+        Where CRDS_PATH / CRDS_CONTEXT / CRDS_SERVER_URL are read (default
+        ``os.environ``); nothing is written there.
     cache_dir : path, optional
         Directory of the exposure-table and reference caches (default
         ``<output_dir>/.snakewebb``).
@@ -390,10 +376,10 @@ def build_plan(config, *, environ=None, cache_dir=None, trust_cache=False):
     table = exposures.exposure_table(
         patterns, cache_dir=cache_dir, tso_exp_types=tuple(config["tso_exp_types"]),
         trust_cache=trust_cache, problems=found)
-    crds = crds_settings(config, environ).configure()
+    crds = crds_settings(config, environ)
     ref_problems = {}
     refs = exposures.exposure_references(
-        table, _used_reftypes(skip), context=crds.context, cache_dir=cache_dir,
+        table, _used_reftypes(skip), crds=crds, cache_dir=cache_dir,
         lookup=references.best_references_table, problems=ref_problems)
 
     damaged = reference_checksum_problems(

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +29,8 @@ __all__ = [
     "ALL_REFTYPES",
     "SERVERLESS_URL",
     "DATAMODEL_PATHS",
-    "configure_crds",
+    "CrdsSettings",
+    "resolve_crds",
     "default_context",
     "matching_parameters",
     "best_references",
@@ -116,46 +118,112 @@ def default_context(crds_path):
     return _operational_context(crds_path)
 
 
-def configure_crds(crds_path=None, context=None, server_url=None):
-    """Point CRDS at a local cache for an offline lookup; return the context in use.
+#: The settings crds reads from os.environ that :meth:`CrdsSettings.applied` sets.
+CRDS_VARIABLES = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE",
+                  "CRDS_OBSERVATORY", "CRDS_CLIENT_TIMEOUT_SECONDS")
+
+
+@dataclass(frozen=True)
+class CrdsSettings:
+    """A CRDS cache, context and server, resolved once (:func:`resolve_crds`).
+
+    Passed to every lookup. crds itself reads its settings from the process
+    environment at each call, so :meth:`applied` sets them around the calls into
+    crds and puts the environment back afterwards: nothing else reads them there.
+    """
+
+    path: str                           # absolute
+    context: str                        # a pmap name, jwst_0002.pmap
+    server_url: str = SERVERLESS_URL
+
+    def environment(self):
+        """The crds variables for this cache: serverless means ``CRDS_MODE=local``."""
+        env = {"CRDS_PATH": self.path, "CRDS_CONTEXT": self.context,
+               "CRDS_SERVER_URL": self.server_url, "CRDS_OBSERVATORY": "jwst"}
+        if _serverless(self.server_url):
+            env["CRDS_MODE"] = "local"
+        else:  # a dead server fails in 30 s, not crds's hour
+            env["CRDS_CLIENT_TIMEOUT_SECONDS"] = os.environ.get(
+                "CRDS_CLIENT_TIMEOUT_SECONDS", "30")
+        return env
+
+    @contextlib.contextmanager
+    def applied(self):
+        """Within the block, crds works on this cache and context.
+
+        The environment is restored on exit. Switching from another cache first drops
+        what crds (and this module) remember of it: two caches may hold different
+        mappings under the same names.
+        """
+        global _CACHE_IN_USE
+        env = self.environment()
+        here = (self.path, self.server_url)
+        if here != _CACHE_IN_USE or _elsewhere(os.environ.get("CRDS_PATH"), self.path):
+            _forget_crds_state()
+        saved = {key: os.environ.get(key) for key in CRDS_VARIABLES}
+        for key in CRDS_VARIABLES:
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        _CACHE_IN_USE = here
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+#: (path, server) of the cache crds was last used with in this process.
+_CACHE_IN_USE = None
+
+
+def _elsewhere(current, path):
+    """Whether the environment points crds at another cache than ``path``.
+
+    A user's own CRDS_PATH, or what jwst was given: crds may hold that cache's mappings.
+    """
+    return current is not None and str(Path(current).expanduser().resolve()) != path
+
+
+def resolve_crds(crds_path=None, context=None, server_url=None, *, environ=None):
+    """The :class:`CrdsSettings` of a cache, for offline lookups; writes nothing.
 
     Arguments override the environment; the environment (``CRDS_PATH``,
-    ``CRDS_CONTEXT``, ``CRDS_SERVER_URL``) overrides the defaults: serverless
-    mode and the cache's operational context. Sets those variables (and
-    ``CRDS_MODE=local`` when serverless) in ``os.environ``.
+    ``CRDS_CONTEXT``, ``CRDS_SERVER_URL``, as JWST users set them) overrides the
+    defaults: serverless mode and the cache's operational context. A symbolic
+    context (``jwst-operational``) is resolved from the cache, as crds does offline.
+
+    Parameters
+    ----------
+    crds_path, context, server_url : str, optional
+        The cache, the context (a pmap name or path), the server.
+    environ : mapping, optional
+        Where the variables are read (default ``os.environ``).
 
     Raises
     ------
     SnakewebbError
         No cache is given, or the cache lacks the requested context.
     """
-    crds_path = crds_path or os.environ.get("CRDS_PATH")
+    environ = os.environ if environ is None else environ
+    crds_path = crds_path or environ.get("CRDS_PATH")
     if not crds_path:
         raise SnakewebbError("no CRDS cache: set CRDS_PATH or give crds_path")
     crds_path = str(Path(crds_path).expanduser().resolve())
     if not _mappings_dir(crds_path).is_dir():
         raise SnakewebbError(f"{crds_path} is not a CRDS cache (no mappings/jwst)")
-    server_url = server_url or os.environ.get("CRDS_SERVER_URL") or SERVERLESS_URL
-    context = context or os.environ.get("CRDS_CONTEXT") or _operational_context(crds_path)
+    server_url = server_url or environ.get("CRDS_SERVER_URL") or SERVERLESS_URL
+    context = context or environ.get("CRDS_CONTEXT") or _operational_context(crds_path)
     context = Path(str(context)).name
     if context.lower() in SYMBOLIC_CONTEXTS:  # as crds resolves it offline: from the cache
         context = _operational_context(crds_path, SYMBOLIC_CONTEXTS[context.lower()])
     if not (_mappings_dir(crds_path) / context).is_file():
         raise SnakewebbError(f"CRDS cache {crds_path} has no context {context}")
-
     server_url = _effective_server(crds_path, context, server_url)
-
-    previous = (os.environ.get("CRDS_PATH"), os.environ.get("CRDS_SERVER_URL"))
-    if previous != (crds_path, server_url):
-        _forget_crds_state()
-    os.environ["CRDS_PATH"] = crds_path
-    os.environ["CRDS_SERVER_URL"] = server_url
-    os.environ["CRDS_CONTEXT"] = context
-    os.environ.setdefault("CRDS_OBSERVATORY", "jwst")
-    if _serverless(server_url):
-        os.environ["CRDS_MODE"] = "local"
     log.debug("CRDS: path=%s context=%s server=%s", crds_path, context, server_url)
-    return context
+    return CrdsSettings(path=crds_path, context=context, server_url=server_url)
 
 
 def _effective_server(crds_path, context, server_url):
@@ -179,7 +247,6 @@ def _effective_server(crds_path, context, server_url):
             f"lookups need: fill it once with `crds sync --contexts {context}` on a "
             "machine with network (docs/workflow.md, Real data)"
         )
-    os.environ.setdefault("CRDS_CLIENT_TIMEOUT_SECONDS", "30")
     return server_url
 
 
@@ -304,13 +371,17 @@ def matching_parameters(header):
     return {DATAMODEL_PATHS[kw]: value for kw, value in sorted(found.items())}
 
 
-def _context_in_use(context):
-    if context is not None:
-        return Path(str(context)).name
-    env = os.environ.get("CRDS_CONTEXT")
-    if env and os.environ.get("CRDS_PATH"):
-        return Path(env).name
-    return configure_crds()
+def _settings(crds, context):
+    """The settings a lookup uses.
+
+    ``crds`` (its context replaced by ``context`` if given), else those of the user's
+    environment.
+    """
+    if crds is None:
+        return resolve_crds(context=context)
+    if context is None or Path(str(context)).name == crds.context:
+        return crds
+    return resolve_crds(crds.path, context, crds.server_url, environ={})
 
 
 @lru_cache(maxsize=65536)
@@ -452,7 +523,7 @@ class _quiet_crds:
         return False
 
 
-def best_references(header, reftypes=ALL_REFTYPES, *, context=None, exposure=None):
+def best_references(header, reftypes=ALL_REFTYPES, *, crds=None, context=None, exposure=None):
     """Best reference files for one exposure, from the local CRDS cache.
 
     Parameters
@@ -461,8 +532,11 @@ def best_references(header, reftypes=ALL_REFTYPES, *, context=None, exposure=Non
         See :func:`matching_parameters`.
     reftypes : sequence of str
         Reference types to look up (lower case, as CRDS names them).
+    crds : CrdsSettings, optional
+        The cache and context (:func:`resolve_crds`); default those the environment
+        names (``CRDS_PATH``, ``CRDS_CONTEXT``).
     context : str, optional
-        Pipeline mapping; default ``CRDS_CONTEXT`` or the cache's operational one.
+        Pipeline mapping, in place of the settings' context.
     exposure : str, optional
         Exposure name used in error messages.
 
@@ -479,12 +553,12 @@ def best_references(header, reftypes=ALL_REFTYPES, *, context=None, exposure=Non
     if isinstance(reftypes, str):
         reftypes = (reftypes,)
     reftypes = tuple(t.lower() for t in reftypes)
-    context = _context_in_use(context)
-    crds_path = os.environ["CRDS_PATH"]
+    crds = _settings(crds, context)
     params = tuple(sorted(matching_parameters(header).items()))
-    params = _restrict(crds_path, context, params, reftypes)
     exposure = exposure or "exposure"
-    return _resolve(crds_path, context, params, reftypes, exposure)
+    with crds.applied():
+        params = _restrict(crds.path, crds.context, params, reftypes)
+        return _resolve(crds.path, crds.context, params, reftypes, exposure)
 
 
 # A quoted date-time in a mapping file: the USEAFTER keys of the rmaps' UseAfter selectors.
@@ -510,8 +584,8 @@ def _moment(date, time):
         return None
 
 
-def useafter_dates(context, instrument, reftypes):
-    """Every date-time written in the rmaps ``context`` uses for ``instrument``/``reftypes``.
+def useafter_dates(crds, instrument, reftypes):
+    """Every date-time written in the rmaps ``crds.context`` uses for ``instrument``/``reftypes``.
 
     These include all USEAFTER dates CRDS can select on for them: two observation
     dates with the same USEAFTER dates at or before them get the same references.
@@ -527,18 +601,20 @@ def useafter_dates(context, instrument, reftypes):
     """
     from crds.core import config, rmap
 
-    pmap = rmap.get_cached_mapping(Path(str(context)).name)
-    dates = set()
-    try:
-        imap = pmap.get_imap(str(instrument).lower())
-    except Exception:  # noqa: BLE001 - unknown instrument: the lookup itself reports it
-        return []
-    for reftype in reftypes:
+    dates, texts = set(), []
+    with crds.applied():
+        pmap = rmap.get_cached_mapping(crds.context)
         try:
-            name = imap.get_rmap(reftype.lower()).name
-        except Exception:  # noqa: BLE001 - N/A or unknown type: not date dependent
-            continue
-        text = Path(config.locate_mapping(name, "jwst")).read_text()
+            imap = pmap.get_imap(str(instrument).lower())
+        except Exception:  # noqa: BLE001 - unknown instrument: the lookup itself reports it
+            return []
+        for reftype in reftypes:
+            try:
+                name = imap.get_rmap(reftype.lower()).name
+            except Exception:  # noqa: BLE001 - N/A or unknown type: not date dependent
+                continue
+            texts.append(Path(config.locate_mapping(name, "jwst")).read_text())
+    for text in texts:
         for date, time in _MAPPING_DATE.findall(text):
             moment = _moment(date, time)
             if moment is not None:
@@ -565,7 +641,8 @@ def _date_group(match, breaks):
     return ("interval", tuple(sorted(params.items())), where)
 
 
-def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES, problems=None):
+def best_references_table(params, *, crds=None, context=None, reftypes=ALL_REFTYPES,
+                          problems=None):
     """Best references for a whole exposure table, with few CRDS calls.
 
     Exposures that differ only in their observation date and time are resolved
@@ -580,7 +657,7 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES, proble
         One row per exposure (the index names it); columns as accepted by
         :func:`matching_parameters` (e.g. ``instrument``, ``detector``,
         ``exp_type``, ``filter``, ``pupil``, ``subarray``, ``date_obs``).
-    context, reftypes
+    crds, context, reftypes
         As for :func:`best_references`.
     problems : dict, optional
         When given, an exposure whose references cannot be resolved is recorded
@@ -604,40 +681,41 @@ def best_references_table(params, *, context=None, reftypes=ALL_REFTYPES, proble
     if isinstance(reftypes, str):
         reftypes = (reftypes,)
     reftypes = tuple(t.lower() for t in reftypes)
-    context = _context_in_use(context)
-    crds_path = os.environ["CRDS_PATH"]
+    crds = _settings(crds, context)
+    crds_path, context = crds.path, crds.context
     usable = [c for c in params.columns if _normal_key(c) is not None]
     rows = {}
-    if len(params):
-        values = params[usable].astype(object).where(params[usable].notna(), None)
-        keys = [tuple(r) for r in values.itertuples(index=False, name=None)]
-        by_key, by_group, breaks = {}, {}, {}
-        for label, key in zip(params.index, keys):
-            answer = by_key.get(key)
-            if answer is None:
-                match = tuple(sorted(matching_parameters(dict(zip(usable, key))).items()))
-                match = _restrict(crds_path, context, match, reftypes)
-                instrument = dict(match).get("META.INSTRUMENT.NAME")
-                if instrument not in breaks:
-                    breaks[instrument] = (useafter_dates(context, instrument, reftypes)
-                                          if instrument else [])
-                group = _date_group(match, breaks[instrument])
-                answer = by_group.get(group)
+    with crds.applied():
+        if len(params):
+            values = params[usable].astype(object).where(params[usable].notna(), None)
+            keys = [tuple(r) for r in values.itertuples(index=False, name=None)]
+            by_key, by_group, breaks = {}, {}, {}
+            for label, key in zip(params.index, keys):
+                answer = by_key.get(key)
                 if answer is None:
-                    try:
-                        answer = _resolve(crds_path, context, match, reftypes, label)
-                    except ReferenceLookupError as err:
-                        if problems is None:
-                            raise
-                        answer = err
-                    by_group[group] = answer
-                by_key[key] = answer
-            if isinstance(answer, ReferenceLookupError):
-                problems[label] = ReferenceLookupError(label, answer.reftype,
-                                                       answer.problem.partition(": ")[2])
-                continue
-            rows[label] = answer
-        log.debug("CRDS asked %d times for %d exposures", len(by_group), len(params))
+                    match = tuple(sorted(matching_parameters(dict(zip(usable, key))).items()))
+                    match = _restrict(crds_path, context, match, reftypes)
+                    instrument = dict(match).get("META.INSTRUMENT.NAME")
+                    if instrument not in breaks:
+                        breaks[instrument] = (useafter_dates(crds, instrument, reftypes)
+                                              if instrument else [])
+                    group = _date_group(match, breaks[instrument])
+                    answer = by_group.get(group)
+                    if answer is None:
+                        try:
+                            answer = _resolve(crds_path, context, match, reftypes, label)
+                        except ReferenceLookupError as err:
+                            if problems is None:
+                                raise
+                            answer = err
+                        by_group[group] = answer
+                    by_key[key] = answer
+                if isinstance(answer, ReferenceLookupError):
+                    problems[label] = ReferenceLookupError(label, answer.reftype,
+                                                           answer.problem.partition(": ")[2])
+                    continue
+                rows[label] = answer
+            log.debug("CRDS asked %d times for %d exposures", len(by_group), len(params))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(reftypes))
     index = params.index if not problems else params.index[~params.index.isin(list(problems))]
     table = table.reindex(index).astype(object)

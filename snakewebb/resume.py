@@ -61,7 +61,7 @@ def _stat(path):
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
-def fingerprint(rule, wildcards, inputs, outputs, params):
+def fingerprint(rule, wildcards, inputs, outputs, params, crds_context=None):
     """Return what determines a job's products, as one hash.
 
     Equal fingerprints make equal products (up to the write date).
@@ -76,7 +76,7 @@ def fingerprint(rule, wildcards, inputs, outputs, params):
         "outputs": sorted(_key(p) for p in outputs),
         "params": {str(k): v for k, v in dict(params).items()},
         "software": [__version__, source_revision()],
-        "crds_context": os.environ.get("CRDS_CONTEXT"),
+        "crds_context": crds_context,
     }
     text = json.dumps(document, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -85,7 +85,7 @@ def fingerprint(rule, wildcards, inputs, outputs, params):
 def _job_fingerprint(smk):
     """:func:`fingerprint` of the job Snakemake describes in a script's ``snakemake``."""
     return fingerprint(smk.rule, smk.wildcards.items(), list(smk.input),
-                       list(smk.output), smk.params.items())
+                       list(smk.output), smk.params.items(), smk.config.get("crds_context"))
 
 
 def record_job(smk, state_dir=STATE_DIR, fingerprint_=None):

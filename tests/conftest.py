@@ -1,5 +1,6 @@
 """Shared fixtures: one simulated campaign per test session, and its CRDS environment."""
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # so tests can import helpers an
 
 from helpers.models import write_nircam_refs
 from helpers.wcs import write_wcs_references
-from oracle import crds_environment, crds_environment_preserved
+from oracle import crds_environment
+from snakewebb.references import CRDS_VARIABLES
 
 #: Exposures in the session campaign: the default 24 covers every mode.
 CAMPAIGN_EXPOSURES = int(os.environ.get("SNAKEWEBB_TEST_EXPOSURES", "24"))
@@ -56,8 +58,7 @@ def campaign(tmp_path_factory):
     from snakewebb.simulate import simulate_campaign
 
     root = tmp_path_factory.mktemp("campaign")
-    with crds_environment_preserved():
-        result = simulate_campaign(root, n_exposures=CAMPAIGN_EXPOSURES, seed=0)
+    result = simulate_campaign(root, n_exposures=CAMPAIGN_EXPOSURES, seed=0)
     return Campaign(
         root=result["root"], rate=result["rate"], asn=result["asn"], truth=result["truth"],
         crds=result["crds"], contexts=result["contexts"],
@@ -72,11 +73,20 @@ def crds_env(campaign):
     return crds_environment(campaign.crds, campaign.context)
 
 
-@pytest.fixture
-def crds_restored():
-    """The CRDS variables of os.environ as they were before the test."""
-    with crds_environment_preserved():
-        yield
+# crds writes defaults of its own settings into os.environ when first imported (CRDS_MODE,
+# CRDS_CLIENT_TIMEOUT_SECONDS, ...): imported before any test, so that the check below
+# sees what code under test changes, not what importing crds does.
+importlib.import_module("crds")
+
+
+@pytest.fixture(autouse=True)
+def crds_environment_untouched():
+    """No test leaves a CRDS variable of os.environ changed: the package passes its CRDS
+    settings explicitly and sets them for crds only around crds's own calls."""
+    before = {key: os.environ.get(key) for key in CRDS_VARIABLES}
+    yield
+    after = {key: os.environ.get(key) for key in CRDS_VARIABLES}
+    assert after == before, "os.environ's CRDS variables changed"
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ Results are cached per session: the same (input, context, steps, save_bsub) runs
 Other tests import this module: ``from oracle import run_official_image2, crds_environment``.
 """
 
-import contextlib
 import json
 import os
 import subprocess
@@ -30,25 +29,6 @@ args = json.loads(sys.argv[1])
 Image2Pipeline.call(args["input"], output_dir=args["output_dir"], save_results=True,
                     save_bsub=args["save_bsub"], steps=args["steps"])
 """
-
-
-#: What configuring CRDS in this process changes in os.environ.
-CRDS_VARIABLES = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE",
-                  "CRDS_OBSERVATORY")
-
-
-@contextlib.contextmanager
-def crds_environment_preserved():
-    """Restore the CRDS variables of os.environ on exit (code under test sets them)."""
-    saved = {k: os.environ.get(k) for k in CRDS_VARIABLES}
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def crds_environment(crds_path, context, base=None):

@@ -13,7 +13,6 @@ The design (which exposures, pointings, dates) is in :mod:`.campaign`, the pixel
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -43,38 +42,10 @@ def _header(spec):
 
 def lookup_references(spec, *, crds_path, context):
     """{reftype: absolute path or None} of the simulator's reftypes for ``spec``."""
-    try:
-        from ..references import best_references, configure_crds
-    except ImportError:  # the project's lookup module not there yet: ask crds directly
-        return _crds_lookup(spec, crds_path, context)
-    configure_crds(crds_path=str(crds_path), context=context)
-    return best_references(_header(spec), SIM_REFTYPES, context=context, exposure=spec.name)
+    from ..references import best_references, resolve_crds
 
-
-def _crds_lookup(spec, crds_path, context):
-    os.environ["CRDS_PATH"] = str(crds_path)
-    os.environ["CRDS_CONTEXT"] = context
-    os.environ["CRDS_SERVER_URL"] = "https://crds-serverless-mode.stsci.edu"
-    import crds
-
-    h = _header(spec)
-    params = {
-        "META.INSTRUMENT.NAME": h["INSTRUME"], "META.INSTRUMENT.DETECTOR": h["DETECTOR"],
-        "META.EXPOSURE.TYPE": h["EXP_TYPE"], "META.SUBARRAY.NAME": h["SUBARRAY"],
-        "META.INSTRUMENT.FILTER": h["FILTER"], "META.INSTRUMENT.PUPIL": h["PUPIL"],
-        "META.OBSERVATION.DATE": h["DATE-OBS"], "META.OBSERVATION.TIME": h["TIME-OBS"],
-        "META.INSTRUMENT.CHANNEL": h.get("CHANNEL", "N/A"),
-        "META.INSTRUMENT.MODULE": h.get("MODULE", "N/A"),
-    }
-    out = {}
-    for reftype in SIM_REFTYPES:
-        try:
-            got = crds.getreferences(params, reftypes=[reftype], context=context,
-                                     observatory="jwst")
-            out[reftype] = got[reftype]
-        except crds.CrdsLookupError:
-            out[reftype] = None
-    return out
+    crds = resolve_crds(str(crds_path), context, environ={})
+    return best_references(_header(spec), SIM_REFTYPES, crds=crds, exposure=spec.name)
 
 
 def simulate_campaign(outdir, n_exposures=24, seed=0):
@@ -120,21 +91,13 @@ def simulate_campaign(outdir, n_exposures=24, seed=0):
     catalog.write(tmp, format="ascii.ecsv", overwrite=True)
     tmp.replace(dirs["truth"] / "catalog.ecsv")
 
-    saved_env = {k: os.environ.get(k) for k in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL")}
     files = {}
     cache = {}  # references read once per run, shared by the exposures that use them
-    try:
-        for spec in specs:
-            refs = lookup_references(spec, crds_path=dirs["crds"], context=context)
-            path, _truth = write_exposure(spec, dirs["rate"], refs, catalog, seed=seed,
-                                          truth_dir=dirs["truth"], cache=cache)
-            files[spec.name] = path
-    finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    for spec in specs:
+        refs = lookup_references(spec, crds_path=dirs["crds"], context=context)
+        path, _truth = write_exposure(spec, dirs["rate"], refs, catalog, seed=seed,
+                                      truth_dir=dirs["truth"], cache=cache)
+        files[spec.name] = path
     asns = write_asns(specs, dirs["asn"], dirs["rate"])
     seconds = time.perf_counter() - t0
     summary = {

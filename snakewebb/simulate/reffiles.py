@@ -560,13 +560,12 @@ def spec_keywords(spec):
 def references_for(spec, crds_path, context=None, reftypes=None):
     """Paths of the references the cache at ``crds_path`` gives ``spec`` (None for N/A).
 
-    Configures CRDS for that cache (serverless) and asks
-    :func:`snakewebb.references.best_references`, i.e. exactly what the
-    pipeline will get.
+    Asks :func:`snakewebb.references.best_references` on that cache (serverless),
+    i.e. exactly what the pipeline will get.
     """
     from snakewebb import references
 
-    context = references.configure_crds(crds_path, context=context)
+    crds = references.resolve_crds(crds_path, context, environ={})
     return references.best_references(
-        spec_keywords(spec), reftypes or references.ALL_REFTYPES, context=context,
+        spec_keywords(spec), reftypes or references.ALL_REFTYPES, crds=crds,
         exposure=spec.name)

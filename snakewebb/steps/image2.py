@@ -64,7 +64,7 @@ Image2Options = make_dataclass(
         of :data:`snakewebb.registry.IMAGE2_STEPS` (``skip_background``,
         ``skip_assign_wcs``, ``skip_flat_field``, ``skip_photom``); ``bkg_sigma``,
         ``bkg_maxiters``: the background step's clipping; ``crds_context``: recorded in
-        provenance (lookups use configure_crds).
+        provenance (and the context of a lookup made without references given).
         """,
         "skips": _skips,
         "__module__": __name__,  # (make_dataclass's module= is Python 3.12+)
@@ -197,16 +197,14 @@ def _lookup_references(model, options, *, exposure):
         for step in registry.REFERENCE_STEPS if not options.skips(step.name)
         for reftype in step.reftypes
     ]
-    try:
-        context = references.configure_crds(context=options.crds_context)
+    try:  # the cache the user's environment names (CRDS_PATH), as JWST users set it
+        crds = references.resolve_crds(context=options.crds_context)
     except SnakewebbError as exc:
         raise ExposureError(exposure, str(exc)) from exc
     if not wanted:
-        return {}, context
-    refs = references.best_references(
-        model, tuple(wanted), context=context, exposure=exposure
-    )
-    return refs, context
+        return {}, crds.context
+    refs = references.best_references(model, tuple(wanted), crds=crds, exposure=exposure)
+    return refs, crds.context
 
 
 #: The function of each step run with the reference files, imported with this module.
@@ -229,7 +227,7 @@ def _calibrate(model, backgrounds, refs, options, *, exposure, bsub_output):
     if bsub_output is not None:
         # written now under a hidden name (no in-memory copy of every array), moved
         # into place by the caller only if calibration succeeds
-        provenance.record_software(model, options.crds_context)
+        provenance.record_software(model, context)
         bsub_pending = write_pending(model, bsub_output)
     try:
         for step in registry.REFERENCE_STEPS:  # in place: a failure discards the model

@@ -11,7 +11,6 @@ the official products write.
 """
 
 import logging
-import os
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 from pathlib import Path
@@ -71,7 +70,6 @@ def record_software(model, context=None):
     """Stamp the calibration software, CRDS version and CRDS context on ``model``."""
     model.meta.calibration_software_version = f"snakewebb {__version__}"
     model.meta.calibration_software_revision = source_revision()
-    context = context or os.environ.get("CRDS_CONTEXT")
     if context:
         model.meta.ref_file.crds.context_used = Path(str(context)).name
     try:

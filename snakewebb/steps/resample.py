@@ -115,7 +115,7 @@ def resample_exposure(cal, output, *, options=ResampleOptions(), crds_context=No
         Drizzle and output-grid parameters.
     crds_context : str, optional
         The CRDS context the campaign runs under, recorded as CRDS_CTX (default: the
-        ``CRDS_CONTEXT`` environment variable, as JWST users set it).
+        one the ``_cal`` records).
 
     Returns
     -------

@@ -33,7 +33,8 @@ def offline(monkeypatch, cache):
     for var in ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("STPIPE_DISABLE_CRDS_STEPPARS", "True")
-    references.configure_crds(cache[0])
+    with references.resolve_crds(cache[0]).applied():  # crds and jwst are called directly here
+        yield
 
 
 def test_every_reference_validates_cleanly(cache):
@@ -58,7 +59,7 @@ def test_two_contexts_oldest_first(cache):
     assert contexts == ["jwst_0001.pmap", "jwst_0002.pmap"]
     info = ast.literal_eval((root / "config/jwst/server_config").read_text())
     assert info["operational_context"] == "jwst_0002.pmap"
-    assert references.configure_crds(root) == "jwst_0002.pmap"
+    assert references.resolve_crds(root).context == "jwst_0002.pmap"
 
 
 def test_mapping_checksums_verified_by_crds(cache):

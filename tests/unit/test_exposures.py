@@ -10,6 +10,7 @@ from astropy.io import fits
 from helpers.inputs import write_asn
 from snakewebb import exposures
 from snakewebb.errors import ExposureError, SnakewebbError
+from snakewebb.references import CrdsSettings
 
 NIRCAM = {"INSTRUME": "NIRCAM", "DETECTOR": "NRCA1", "EXP_TYPE": "NRC_IMAGE",
           "FILTER": "F200W", "PUPIL": "CLEAR", "SUBARRAY": "FULL",
@@ -187,9 +188,10 @@ class CountingLookup:
         self.root = root
         self.calls = []
 
-    def __call__(self, params, *, context, reftypes):
+    def __call__(self, params, *, crds, reftypes):
         import pandas as pd
 
+        context = crds.context
         self.calls.append((context, list(params.index), tuple(reftypes)))
         out = pd.DataFrame(index=params.index, columns=list(reftypes), dtype=object)
         for name, row in params.iterrows():
@@ -207,8 +209,11 @@ class CountingLookup:
         return out
 
 
-def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("CRDS_PATH", str(tmp_path))
+def _settings(path, context):
+    return CrdsSettings(path=str(path), context=context)
+
+
+def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_path):
     write_rate(tiny / "rate" / "b_rate.fits", FILTER="F150W")
     write_asn(tiny / "asn" / "b_asn.json", {"b": "../rate/b_rate.fits"})
     write_rate(tiny / "rate" / "c_rate.fits")  # same keywords as a
@@ -218,8 +223,8 @@ def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_
     reftypes = ("flat", "photom", "area")
     cache = tmp_path / "cache"
 
-    refs = exposures.exposure_references(table, reftypes, context="ctx1", cache_dir=cache,
-                                         lookup=lookup)
+    refs = exposures.exposure_references(table, reftypes, crds=_settings(tmp_path, "ctx1"),
+                                         cache_dir=cache, lookup=lookup)
     assert len(lookup.calls) == 1
     asked = set(lookup.calls[0][1])
     # a and c have the same keywords: one of them stands for both
@@ -228,30 +233,29 @@ def test_references_asked_once_per_keyword_set_and_cached_per_context(tiny, tmp_
                                       "photom": str(tmp_path / "photom_NRCA1_F200W_1.fits")}
     assert "area" not in refs["b"]  # N/A is left out
 
-    again = exposures.exposure_references(table, reftypes, context="ctx1", cache_dir=cache,
-                                          lookup=lookup)
+    again = exposures.exposure_references(table, reftypes, crds=_settings(tmp_path, "ctx1"),
+                                         cache_dir=cache, lookup=lookup)
     assert again == refs and len(lookup.calls) == 1
 
-    switched = exposures.exposure_references(table, reftypes, context="ctx2", cache_dir=cache,
-                                             lookup=lookup)
+    switched = exposures.exposure_references(table, reftypes, crds=_settings(tmp_path, "ctx2"),
+                                             cache_dir=cache, lookup=lookup)
     assert len(lookup.calls) == 2
     changed = {name for name in refs if switched[name] != refs[name]}
     assert changed == {"a", "c", "t"}  # only the NRCA1/F200W FLAT differs
 
     # a cached file that has gone from the CRDS cache is asked again, for that set only
     (tmp_path / "flat_NRCA1_F150W_1.fits").unlink()
-    exposures.exposure_references(table, reftypes, context="ctx1", cache_dir=cache,
-                                  lookup=lookup)
+    exposures.exposure_references(table, reftypes, crds=_settings(tmp_path, "ctx1"),
+                                         cache_dir=cache, lookup=lookup)
     assert lookup.calls[-1] == ("ctx1", ["b"], ("flat",))
 
 
-def test_reference_failure_names_the_exposure(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("CRDS_PATH", str(tmp_path))
+def test_reference_failure_names_the_exposure(tiny, tmp_path):
     write_rate(tiny / "rate" / "z_rate.fits", FILTER="F999W")
     write_asn(tiny / "asn" / "z_asn.json", {"z": "../rate/z_rate.fits"})
     table = exposures.exposure_table([str(tiny / "asn" / "*_asn.json")])
     with pytest.raises(ExposureError, match=r"^z: no FLAT reference"):
-        exposures.exposure_references(table, ("flat",), context="ctx1",
+        exposures.exposure_references(table, ("flat",), crds=_settings(tmp_path, "ctx1"),
                                       cache_dir=tmp_path / "cache", lookup=CountingLookup(tmp_path))
 
 
@@ -402,7 +406,7 @@ def test_value_from_asdf_is_cached(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("keyword", ["DETECTOR", "EXP_TYPE"])
 def test_campaign_file_without_keyword_gets_the_same_references(
-        campaign, crds_restored, tmp_path, keyword):
+        campaign, tmp_path, keyword):
     """The audit's case on a simulated _rate: CRDS resolves the references as for the
     intact file (a deleted DETECTOR used to reach CRDS as UNDEFINED)."""
     import shutil
@@ -421,7 +425,7 @@ def test_campaign_file_without_keyword_gets_the_same_references(
     table = exposures.exposure_table([str(tmp_path / "*_asn.json")])
     keys = [exposures._column(k) for k in exposures.HEADER_KEYWORDS]
     assert list(table.loc["edited", keys]) == list(table.loc["intact", keys])
-    context = references.configure_crds(crds_path=campaign.crds, context=campaign.context)
-    refs = exposures.exposure_references(table, references.ALL_REFTYPES, context=context,
+    crds = references.resolve_crds(campaign.crds, campaign.context)
+    refs = exposures.exposure_references(table, references.ALL_REFTYPES, crds=crds,
                                          lookup=references.best_references_table)
     assert refs["edited"] == refs["intact"] and refs["edited"]["distortion"]

@@ -31,7 +31,7 @@ def config_for(campaign, *patterns, **changes):
     return config
 
 
-def test_every_exposure_of_the_campaign_is_one_record(campaign, tmp_path, crds_restored):
+def test_every_exposure_of_the_campaign_is_one_record(campaign, tmp_path):
     config = config_for(campaign, campaign.asn / "*_asn.json", output_dir=str(tmp_path / "out"))
     plan = build_plan(config, environ={})
     assert plan.problems == []
@@ -57,7 +57,7 @@ def test_every_exposure_of_the_campaign_is_one_record(campaign, tmp_path, crds_r
     assert plan.problem_files() == []
 
 
-def test_options_each_job_gets(campaign, tmp_path, crds_restored):
+def test_options_each_job_gets(campaign, tmp_path):
     pattern = campaign.asn / "*_asn.json"
     plan = build_plan(config_for(campaign, pattern, output_dir=str(tmp_path)), environ={})
     with_bkg = next(r for r in plan.records.values() if r.subtracts_background)
@@ -81,27 +81,42 @@ def test_options_each_job_gets(campaign, tmp_path, crds_restored):
     assert all(set(r.refs) <= {"flat"} for r in skipped.records.values())
 
 
+def _bare_cache(root, *contexts):
+    """A CRDS cache holding nothing but ``contexts`` (the first one operational)."""
+    (root / "mappings" / "jwst").mkdir(parents=True)
+    for context in contexts:
+        (root / "mappings" / "jwst" / context).write_text("")
+    (root / "config" / "jwst").mkdir(parents=True)
+    (root / "config" / "jwst" / "server_config").write_text(
+        repr({"operational_context": contexts[0]}))
+    return root
+
+
 def test_crds_settings_config_then_environment_then_demo(tmp_path, monkeypatch):
     config = {"crds_path": None, "crds_context": None}
     monkeypatch.chdir(tmp_path)
     with pytest.raises(PlanError, match="^no CRDS cache: set CRDS_PATH"):
         crds_settings(config, {})
-    (tmp_path / "demo" / "crds" / "mappings" / "jwst").mkdir(parents=True)
-    assert crds_settings(config, {}).path == "demo/crds"
-    env = {"CRDS_PATH": "/env/cache", "CRDS_CONTEXT": "jwst_0007.pmap"}
+    demo = _bare_cache(tmp_path / "demo" / "crds", "jwst_0003.pmap")
+    assert crds_settings(config, {}).path == str(demo)
+    cache = _bare_cache(tmp_path / "env", "jwst_0001.pmap", "jwst_0007.pmap")
+    env = {"CRDS_PATH": str(cache), "CRDS_CONTEXT": "jwst_0007.pmap"}
     assert crds_settings(config, env) == crds_settings(
-        {"crds_path": "/env/cache", "crds_context": "jwst_0007.pmap"}, {})
-    given = crds_settings({"crds_path": "/c", "crds_context": "jwst_0001.pmap"}, env)
-    assert (given.path, given.context) == ("/c", "jwst_0001.pmap")
+        {"crds_path": str(cache), "crds_context": "jwst_0007.pmap"}, {})
+    assert crds_settings(config, env).context == "jwst_0007.pmap"
+    given = crds_settings({"crds_path": str(demo), "crds_context": "jwst_0003.pmap"}, env)
+    assert (given.path, given.context) == (str(demo), "jwst_0003.pmap")
+    assert crds_settings({"crds_path": str(cache), "crds_context": None}, {}).context == (
+        "jwst_0001.pmap")  # the cache's operational one
 
 
-def test_default_context_is_the_caches_operational_one(campaign, tmp_path, crds_restored):
+def test_default_context_is_the_caches_operational_one(campaign, tmp_path):
     """One rule for the default context: the cache's server_config, as crds uses it
     offline (the newest pmap only when it has none)."""
     config = {"crds_path": str(campaign.crds), "crds_context": None}
     server_config = campaign.crds / "config" / "jwst" / "server_config"
     operational = ast.literal_eval(server_config.read_text())["operational_context"]
-    assert crds_settings(config, {}).configure().context == operational
+    assert crds_settings(config, {}).context == operational
     # a cache whose server_config names the older context: that one, not the newest pmap
     cache = tmp_path / "crds"
     (cache / "config" / "jwst").mkdir(parents=True)
@@ -112,7 +127,7 @@ def test_default_context_is_the_caches_operational_one(campaign, tmp_path, crds_
         repr(operational), repr(campaign.contexts[0]))
     (cache / "config" / "jwst" / "server_config").write_text(server_config_text)
     assert campaign.contexts[0] != campaign.contexts[-1]
-    older = crds_settings({"crds_path": str(cache), "crds_context": None}, {}).configure()
+    older = crds_settings({"crds_path": str(cache), "crds_context": None}, {})
     assert older.context == campaign.contexts[0]
 
 
@@ -159,8 +174,7 @@ EXPECTED = {
 }
 
 
-def test_each_problem_is_kept_to_its_exposure_or_asn(campaign, broken, tmp_path,
-                                                     crds_restored):
+def test_each_problem_is_kept_to_its_exposure_or_asn(campaign, broken, tmp_path):
     inputs, asns, good = broken
     config = config_for(campaign, *good, *asns, output_dir=str(tmp_path / "out"))
     plan = build_plan(config, environ={})
@@ -188,8 +202,7 @@ def test_each_problem_is_kept_to_its_exposure_or_asn(campaign, broken, tmp_path,
     assert row.split()[1] == "spec_asn.json"
 
 
-def test_problems_are_remembered_and_mended_files_planned_again(campaign, broken, tmp_path,
-                                                                crds_restored):
+def test_problems_are_remembered_and_mended_files_planned_again(campaign, broken, tmp_path):
     inputs, asns, good = broken
     out = tmp_path / "out"
     config = config_for(campaign, *good, *asns, output_dir=str(out))
@@ -209,7 +222,7 @@ def test_problems_are_remembered_and_mended_files_planned_again(campaign, broken
     assert len(mended.problems) == len(first.problems) - 1
 
 
-def test_fail_at_planning_keeps_the_old_one_exception(campaign, broken, tmp_path, crds_restored):
+def test_fail_at_planning_keeps_the_old_one_exception(campaign, broken, tmp_path):
     """exposure_table without a problems list raises the first problem (the API of old)."""
     from snakewebb.exposures import exposure_table
 
@@ -218,7 +231,7 @@ def test_fail_at_planning_keeps_the_old_one_exception(campaign, broken, tmp_path
         exposure_table([str(p) for p in (*good, *asns)])
 
 
-def test_campaign_level_problems_stop_planning(campaign, tmp_path, crds_restored):
+def test_campaign_level_problems_stop_planning(campaign, tmp_path):
     pattern = campaign.asn / "*_asn.json"
     with pytest.raises(SnakewebbError, match=r"has no context jwst_9999\.pmap$"):
         build_plan(config_for(campaign, pattern, crds_context="jwst_9999.pmap",
@@ -259,7 +272,7 @@ def _with_checksums(path, corrupt):
 
 
 def test_reference_not_matching_its_checksums_is_a_problem_of_its_exposures(
-        campaign, tmp_path, crds_restored):
+        campaign, tmp_path):
     tso = campaign.first("NRC_TSIMAGE")
     nrc = campaign.first("NRC_IMAGE", cube=False)
     alone = build_plan(config_for(campaign, campaign.asns[tso], campaign.asns[nrc],
@@ -284,7 +297,7 @@ def test_reference_not_matching_its_checksums_is_a_problem_of_its_exposures(
     assert verdicts.stat().st_mtime_ns == stamp
 
 
-def test_jobs_that_unlock_others_go_first(campaign, tmp_path, crds_restored):
+def test_jobs_that_unlock_others_go_first(campaign, tmp_path):
     """Priorities: a ready resample, then a calibrate that unlocks one (or a _bsub that
     unlocks a calibrate), then the calibrate jobs whose product is final."""
     plan = build_plan(config_for(campaign, campaign.asn / "*_asn.json",
@@ -299,7 +312,7 @@ def test_jobs_that_unlock_others_go_first(campaign, tmp_path, crds_restored):
 
 
 @pytest.mark.parametrize("save_bsub", [False, True])
-def test_what_each_job_reads(campaign, tmp_path, crds_restored, save_bsub):
+def test_what_each_job_reads(campaign, tmp_path, save_bsub):
     """The workflow's input functions are the plan's: science or its _bsub, background
     members where subtracted here, reference files; a product the plan does not make
     is a one-line PlanError naming the exposure."""
@@ -332,7 +345,7 @@ def test_what_each_job_reads(campaign, tmp_path, crds_restored, save_bsub):
         assert "\n" not in str(err.value)
 
 
-def test_job_resources_grow_with_the_exposure(campaign, tmp_path, crds_restored):
+def test_job_resources_grow_with_the_exposure(campaign, tmp_path):
     plan = build_plan(config_for(campaign, campaign.asn / "*_asn.json",
                                  output_dir=str(tmp_path)), environ={})
     full = campaign.first("NRC_IMAGE", cube=False)

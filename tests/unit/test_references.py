@@ -65,36 +65,67 @@ def test_import_is_cheap():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_configure_defaults_to_serverless_and_operational_context(cache):
-    assert references.configure_crds(cache) == "jwst_0002.pmap"
-    assert os.environ["CRDS_PATH"] == str(cache.resolve())
-    assert "serverless" in os.environ["CRDS_SERVER_URL"]
-    assert os.environ["CRDS_MODE"] == "local"
-    assert os.environ["CRDS_CONTEXT"] == "jwst_0002.pmap"
+def test_resolve_defaults_to_serverless_and_operational_context(cache):
+    before = dict(os.environ)
+    crds = references.resolve_crds(cache)
+    assert crds == references.CrdsSettings(str(cache.resolve()), "jwst_0002.pmap",
+                                           references.SERVERLESS_URL)
+    assert dict(os.environ) == before  # resolving writes nothing
+    with crds.applied():  # what crds reads, only while it works
+        assert os.environ["CRDS_PATH"] == str(cache.resolve())
+        assert os.environ["CRDS_CONTEXT"] == "jwst_0002.pmap"
+        assert "serverless" in os.environ["CRDS_SERVER_URL"]
+        assert os.environ["CRDS_MODE"] == "local"
+    assert dict(os.environ) == before
 
 
-def test_configure_environment_then_arguments(cache, monkeypatch):
+def test_a_lookup_leaves_the_users_environment_as_it_was(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path / "the users own cache"))
+    monkeypatch.setenv("CRDS_CONTEXT", "jwst_1234.pmap")
+
+    def crds_variables():  # crds itself rewrites some of its other ones (CRDS_CONFIG_URI)
+        return {key: os.environ.get(key) for key in references.CRDS_VARIABLES}
+
+    before = crds_variables()
+    crds = references.resolve_crds(cache, "jwst_0001.pmap")
+    assert references.best_references(header_of(SPECS[0]), ("flat",), crds=crds)["flat"]
+    table = pd.DataFrame([{"instrument": "NIRCAM", "detector": "NRCA1", "filter": "F150W",
+                           "exp_type": "NRC_IMAGE", "pupil": "CLEAR",
+                           "date_obs": "2023-05-01"}], index=["jw1"])
+    found = references.best_references_table(table, crds=crds, reftypes=("flat",))
+    assert found.at["jw1", "flat"].endswith(".fits")
+    assert crds_variables() == before
+
+
+def test_resolve_environment_then_arguments(cache, monkeypatch):
     monkeypatch.setenv("CRDS_PATH", str(cache))
     monkeypatch.setenv("CRDS_CONTEXT", "jwst_0001.pmap")
-    assert references.configure_crds() == "jwst_0001.pmap"
-    assert references.configure_crds(context="jwst_0002.pmap") == "jwst_0002.pmap"
+    assert references.resolve_crds().context == "jwst_0001.pmap"
+    assert references.resolve_crds(context="jwst_0002.pmap").context == "jwst_0002.pmap"
+    # a given environment in place of the process's
+    given = references.resolve_crds(environ={"CRDS_PATH": str(cache)})
+    assert (given.path, given.context) == (str(cache.resolve()), "jwst_0002.pmap")
+    # the environment's cache with the context a lookup names
+    hdr = header_of(SPECS[0])
+    newer = references.resolve_crds(cache, "jwst_0002.pmap")
+    assert (references.best_references(hdr, context="jwst_0002.pmap")
+            == references.best_references(hdr, crds=newer) != references.best_references(hdr))
 
 
 def test_symbolic_context_is_resolved_from_the_cache(cache, monkeypatch):
     monkeypatch.setenv("CRDS_CONTEXT", "jwst-operational")
-    assert references.configure_crds(cache) == "jwst_0002.pmap"
-    assert os.environ["CRDS_CONTEXT"] == "jwst_0002.pmap"
-    assert references.configure_crds(cache, context="jwst-edit") == "jwst_0002.pmap"
+    assert references.resolve_crds(cache).context == "jwst_0002.pmap"
+    assert references.resolve_crds(cache, context="jwst-edit").context == "jwst_0002.pmap"
 
 
 def test_a_cache_with_server_config_is_used_offline_whatever_the_server(cache, monkeypatch):
     """A user's CRDS_SERVER_URL (here one that would never answer) is not contacted when
     the cache can answer alone: no wait on a dead server while the graph is built."""
     monkeypatch.setenv("CRDS_SERVER_URL", "https://127.0.0.1:9")
-    assert references.configure_crds(cache) == "jwst_0002.pmap"
-    assert "serverless" in os.environ["CRDS_SERVER_URL"]
-    assert os.environ["CRDS_MODE"] == "local"
-    assert references.best_references(header_of(SPECS[0]), ("flat",))["flat"]
+    crds = references.resolve_crds(cache)
+    assert crds.context == "jwst_0002.pmap" and "serverless" in crds.server_url
+    assert crds.environment()["CRDS_MODE"] == "local"
+    assert references.best_references(header_of(SPECS[0]), ("flat",), crds=crds)["flat"]
 
 
 def test_a_cache_without_server_config(cache, tmp_path, monkeypatch):
@@ -106,20 +137,21 @@ def test_a_cache_without_server_config(cache, tmp_path, monkeypatch):
     monkeypatch.delenv("CRDS_SERVER_URL", raising=False)
     monkeypatch.delenv("CRDS_CLIENT_TIMEOUT_SECONDS", raising=False)
     with pytest.raises(SnakewebbError, match=r"no config/jwst/server_config.*crds sync"):
-        references.configure_crds(bare)
+        references.resolve_crds(bare)
     # a real server can still answer for it, but a dead one may not hold a run for an hour
-    references.configure_crds(bare, server_url="https://jwst-crds.example.org")
-    assert os.environ["CRDS_SERVER_URL"] == "https://jwst-crds.example.org"
-    assert os.environ["CRDS_CLIENT_TIMEOUT_SECONDS"] == "30"
+    crds = references.resolve_crds(bare, server_url="https://jwst-crds.example.org")
+    assert crds.server_url == "https://jwst-crds.example.org"
+    env = crds.environment()
+    assert env["CRDS_CLIENT_TIMEOUT_SECONDS"] == "30" and "CRDS_MODE" not in env
 
 
-def test_configure_errors(cache, tmp_path):
+def test_resolve_errors(cache, tmp_path):
     with pytest.raises(SnakewebbError, match="CRDS_PATH"):
-        references.configure_crds()
+        references.resolve_crds()
     with pytest.raises(SnakewebbError, match="jwst_0009.pmap"):
-        references.configure_crds(cache, context="jwst_0009.pmap")
+        references.resolve_crds(cache, context="jwst_0009.pmap")
     with pytest.raises(SnakewebbError, match="not a CRDS cache"):
-        references.configure_crds(tmp_path)
+        references.resolve_crds(tmp_path)
 
 
 def test_matching_parameters_from_header_dict_and_model():
@@ -157,10 +189,10 @@ def test_matching_parameters_from_header_dict_and_model():
 
 
 def test_best_references_paths_and_na(cache):
-    references.configure_crds(cache)
+    crds = references.resolve_crds(cache)
     for spec in SPECS:
         refs = references.best_references(header_of(spec), references.ALL_REFTYPES + ("specwcs",),
-                                          exposure=spec.name)
+                                          crds=crds, exposure=spec.name)
         assert refs["specwcs"] is None
         for reftype in ("distortion", "flat", "photom", "area"):
             assert os.path.isabs(refs[reftype]) and os.path.isfile(refs[reftype])
@@ -169,18 +201,18 @@ def test_best_references_paths_and_na(cache):
 
 
 def test_best_references_follow_the_context(cache):
-    references.configure_crds(cache)
+    crds = references.resolve_crds(cache)
     hdr = header_of(SPECS[0])
-    old = references.best_references(hdr, context="jwst_0001.pmap")
-    new = references.best_references(hdr, context="jwst_0002.pmap")
+    old = references.best_references(hdr, crds=crds, context="jwst_0001.pmap")
+    new = references.best_references(hdr, crds=crds, context="jwst_0002.pmap")
     assert {k for k in old if old[k] != new[k]} == {"flat"}
-    assert references.best_references(hdr) == new  # the configured (operational) context
-    references.configure_crds(cache, context="jwst_0001.pmap")
-    assert references.best_references(hdr) == old
+    assert references.best_references(hdr, crds=crds) == new  # the operational context
+    older = references.resolve_crds(cache, context="jwst_0001.pmap")
+    assert references.best_references(hdr, crds=older) == old
 
 
-def test_lookup_errors_name_exposure_and_reftype(cache):
-    references.configure_crds(cache)
+def test_lookup_errors_name_exposure_and_reftype(cache, monkeypatch):
+    monkeypatch.setenv("CRDS_PATH", str(cache))  # the user's cache, as JWST users name it
     hdr = header_of(SPECS[0])
     with pytest.raises(ReferenceLookupError) as err:
         references.best_references(dict(hdr, FILTER="F090W"), ("flat",), exposure="jw_x")
@@ -205,17 +237,17 @@ def test_reference_missing_from_cache(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         write_crds_cache(tmp_path, [spec])
-    references.configure_crds(tmp_path)
-    flat = references.best_references(header_of(spec), ("flat",))["flat"]
+    crds = references.resolve_crds(tmp_path)
+    flat = references.best_references(header_of(spec), ("flat",), crds=crds)["flat"]
     os.remove(flat)
-    references.configure_crds(tmp_path, context="jwst_0001.pmap")
+    older = references.resolve_crds(tmp_path, context="jwst_0001.pmap")
     with pytest.raises(ReferenceLookupError, match=r"^jw.*: no FLAT reference: .*not in the cache"):
-        references.best_references(header_of(spec), ("flat",), context="jwst_0002.pmap",
-                                   exposure=spec.name)
+        references.best_references(header_of(spec), ("flat",), crds=older,
+                                   context="jwst_0002.pmap", exposure=spec.name)
 
 
 def test_best_references_table_one_crds_call_per_parameter_set(cache, monkeypatch):
-    references.configure_crds(cache)
+    crds = references.resolve_crds(cache)
     references._lookup.cache_clear()
     calls = count_crds_calls(monkeypatch)
     rows = []
@@ -227,7 +259,7 @@ def test_best_references_table_one_crds_call_per_parameter_set(cache, monkeypatc
                      "science": f"/data/e{i}_rate.fits"})
     table = pd.DataFrame(rows, index=[f"jw{i:05d}" for i in range(10_000)])
     start = time.perf_counter()
-    refs = references.best_references_table(table)
+    refs = references.best_references_table(table, crds=crds)
     elapsed = time.perf_counter() - start
     # one call per parameter set the rmaps select on: NRCA1 FULL and NRCA1 SUB640 differ
     # only by SUBARRAY, which no NIRCam rmap of this cache selects on, and share one
@@ -237,17 +269,17 @@ def test_best_references_table_one_crds_call_per_parameter_set(cache, monkeypatc
     assert list(refs.index) == list(table.index)
     fgs = refs.loc["jw00010"]
     assert fgs["filteroffset"] is None and fgs["flat"].endswith(".fits")
-    single = references.best_references(header_of(SPECS[3]))
+    single = references.best_references(header_of(SPECS[3]), crds=crds)
     assert refs.loc["jw00003"].to_dict() == single
 
 
 def test_best_references_table_error_names_the_exposure(cache):
-    references.configure_crds(cache)
+    crds = references.resolve_crds(cache)
     table = pd.DataFrame([{"instrument": "NIRCAM", "detector": "NRCA1", "exp_type": "NRC_IMAGE",
                            "filter": "F090W", "pupil": "CLEAR", "date_obs": "2023-01-01"}],
                          index=["jw_bad"])
     with pytest.raises(ReferenceLookupError, match=r"^jw_bad: no FLAT reference"):
-        references.best_references_table(table)
+        references.best_references_table(table, crds=crds)
 
 
 def test_simulator_helpers_agree_with_lookup(cache):
@@ -258,7 +290,8 @@ def test_simulator_helpers_agree_with_lookup(cache):
     assert (kw["SUBSTRT1"], kw["SUBSTRT2"], kw["SUBSIZE1"], kw["SUBSIZE2"]) == (413, 51, 256, 256)
     assert (kw["DATE-OBS"], kw["TIME-OBS"]) == ("2023-05-01", "12:00:00.000")
     refs = reffiles.references_for(spec, cache, context="jwst_0001.pmap")
-    assert refs == references.best_references(header_of(spec), context="jwst_0001.pmap")
+    assert refs == references.best_references(
+        header_of(spec), crds=references.resolve_crds(cache), context="jwst_0001.pmap")
 
 
 # USEAFTER dates written into the NIRCam FLAT and PHOTOM rmaps of a copied cache; each
@@ -303,17 +336,17 @@ def dated_cache(cache, tmp_path_factory):
 
 
 def test_useafter_dates_cover_the_rmaps(dated_cache):
-    references.configure_crds(dated_cache, context="jwst_0001.pmap")
-    dates = references.useafter_dates("jwst_0001.pmap", "NIRCAM", ("flat", "photom", "area"))
+    crds = references.resolve_crds(dated_cache, context="jwst_0001.pmap")
+    dates = references.useafter_dates(crds, "NIRCAM", ("flat", "photom", "area"))
     written = [references._moment(*d.split()) for d in LATER_USEAFTERS]
     assert set(written) <= set(dates) and len(dates) == len(written) + 1
     assert dates == sorted(dates)
-    assert references.useafter_dates("jwst_0001.pmap", "FGS", ("filteroffset",)) == []
+    assert references.useafter_dates(crds, "FGS", ("filteroffset",)) == []
 
 
 def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache, monkeypatch):
     """Same answers as one CRDS call per exposure, with one call per (parameters, interval)."""
-    references.configure_crds(dated_cache, context="jwst_0001.pmap")
+    crds = references.resolve_crds(dated_cache, context="jwst_0001.pmap")
     moments = [  # on both sides of every USEAFTER date, on them, within a second of them
         "2022-06-01T00:00:00", "2023-02-28T23:59:59.999", "2023-02-28T23:59:59",
         "2023-03-01T00:00:00", "2023-03-01T00:00:00.5", "2023-03-01T00:00:01",
@@ -337,7 +370,8 @@ def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache
 
     references._lookup.cache_clear()
     calls = count_crds_calls(monkeypatch)
-    grouped = references.best_references_table(table, reftypes=("flat", "photom", "area"))
+    grouped = references.best_references_table(table, crds=crds,
+                                               reftypes=("flat", "photom", "area"))
     n_grouped = len(calls)
 
     flats = set()
@@ -348,7 +382,8 @@ def test_best_references_table_grouped_by_useafter_interval_is_exact(dated_cache
                   "SUBARRAY": row["subarray"], "DATE-OBS": row["date_obs"]}
         if row["time_obs"]:
             header["TIME-OBS"] = row["time_obs"]
-        alone = references.best_references(header, ("flat", "photom", "area"), exposure=label)
+        alone = references.best_references(header, ("flat", "photom", "area"), crds=crds,
+                                           exposure=label)
         assert grouped.loc[label].to_dict() == alone, label
         flats.add(alone["flat"])
     per_exposure = len(calls) - n_grouped
@@ -387,14 +422,14 @@ def tso_cache(cache, tmp_path_factory):
 
 
 def test_lookups_pass_on_the_selectors_real_rmaps_use(tso_cache, monkeypatch):
-    references.configure_crds(tso_cache, context="jwst_0001.pmap")
+    crds = references.resolve_crds(tso_cache, context="jwst_0001.pmap")
     references._lookup.cache_clear()
     spec = SPECS[0]
     assert (spec.detector, spec.filter) == ("NRCA1", "F150W")
     plain = {**header_of(spec), "TSOVISIT": False}
     tso = {**header_of(spec), "TSOVISIT": True}
-    assert references.best_references(plain, ("flat",))["flat"].endswith("_flat_0001.fits")
-    assert references.best_references(tso, ("flat",))["flat"].endswith("_flat_9101.fits")
+    assert references.best_references(plain, ("flat",), crds=crds)["flat"].endswith("_0001.fits")
+    assert references.best_references(tso, ("flat",), crds=crds)["flat"].endswith("_9101.fits")
 
     calls = count_crds_calls(monkeypatch)
     references._lookup.cache_clear()
@@ -402,11 +437,23 @@ def test_lookups_pass_on_the_selectors_real_rmaps_use(tso_cache, monkeypatch):
              "exp_type": spec.exp_type, "filter": spec.filter, "pupil": spec.pupil,
              "date_obs": spec.date_obs, "tsovisit": i % 2 == 1, "ngroups": 2 + i}
             for i in range(6)]
-    table = references.best_references_table(pd.DataFrame(rows), reftypes=("flat",))
+    table = references.best_references_table(pd.DataFrame(rows), crds=crds, reftypes=("flat",))
     assert [f.rsplit("_", 1)[1] for f in table["flat"]] == ["0001.fits", "9101.fits"] * 3
     # NGROUPS differs on every row, but no rmap of this context selects on it
     assert len(calls) == 2
     assert all("META.EXPOSURE.NGROUPS" not in c for c in calls)
+
+
+def test_caches_with_the_same_mapping_names_in_turn(cache, tso_cache):
+    """Each lookup gets its own cache's mappings, though both hold a jwst_0001.pmap."""
+    plain = references.resolve_crds(cache, "jwst_0001.pmap")
+    tso = references.resolve_crds(tso_cache, "jwst_0001.pmap")
+    header = {**header_of(SPECS[0]), "TSOVISIT": True}
+    for _ in range(2):
+        assert references.best_references(header, ("flat",), crds=tso)["flat"].endswith(
+            "_flat_9101.fits")
+        assert references.best_references(header, ("flat",), crds=plain)["flat"].endswith(
+            "_flat_0001.fits")
 
 
 def _broken_copy(cache, tmp_path, pattern, how):
@@ -429,10 +476,11 @@ def test_broken_mappings_give_one_line_naming_the_mapping(cache, tmp_path, capfd
                                                           how):
     """Blamed on every type asked for, not the first one only; no traceback from crds."""
     broken, name = _broken_copy(cache, tmp_path, pattern, how)
-    context = references.configure_crds(broken)
+    crds = references.resolve_crds(broken)
+    context = crds.context
     spec = next(s for s in SPECS if s.instrument.upper() == "NIRCAM")
     with pytest.raises(ReferenceLookupError) as raised:
-        references.best_references(header_of(spec), context=context, exposure="jw01")
+        references.best_references(header_of(spec), crds=crds, exposure="jw01")
     message = str(raised.value)
     assert message.startswith("jw01: no DISTORTION/FILTEROFFSET/FLAT/PHOTOM/AREA reference: "
                               f"CRDS cannot select under {context}: ")

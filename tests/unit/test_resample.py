@@ -291,12 +291,19 @@ def test_bad_input_raises():
 # --------------------------------------------------------- parity (in memory)
 
 
-def _official(model, **pars):
-    os.environ.setdefault("CRDS_SERVER_URL", "https://crds-serverless-mode.stsci.edu")
-    os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "True")
-    from jwst.resample import ResampleStep
+@pytest.fixture
+def official_step(monkeypatch):
+    """The official ResampleStep on a copy of a model, without a CRDS server."""
+    if "CRDS_SERVER_URL" not in os.environ:
+        monkeypatch.setenv("CRDS_SERVER_URL", "https://crds-serverless-mode.stsci.edu")
+    monkeypatch.setenv("STPIPE_DISABLE_CRDS_STEPPARS", "True")
 
-    return ResampleStep.call(model.copy(), **pars)
+    def call(model, **pars):
+        from jwst.resample import ResampleStep
+
+        return ResampleStep.call(model.copy(), **pars)
+
+    return call
 
 
 PARITY_CASES = [
@@ -317,17 +324,17 @@ PARITY_CASES = [
 # drizzle says so of gaussian and lanczos on every call (as in the official step)
 @pytest.mark.filterwarnings("ignore:Kernel '.*' is not a flux-conserving kernel")
 @pytest.mark.parametrize("layout,shape,pars", PARITY_CASES)
-def test_parity_with_official_step(layout, shape, pars):
+def test_parity_with_official_step(layout, shape, pars, official_step):
     pytest.importorskip("jwst")
     model = make_cal_model(layout, shape=shape, seed=7)
     ours = rs.resample_image(model, **pars)
-    official = _official(model, **pars)
+    official = official_step(model, **pars)
     assert_i2d_parity(ours, official)
 
 
 @pytest.mark.parity
 @pytest.mark.parametrize("weight_type", ["ivm", "exptime"])
-def test_parity_with_official_step_on_huge_variances(weight_type):
+def test_parity_with_official_step_on_huge_variances(weight_type, official_step):
     """Variances near the float32 limit: the official float32 running sum of
     ``var * weight**2`` overflows to inf where the variance itself is finite."""
     pytest.importorskip("jwst")
@@ -337,7 +344,7 @@ def test_parity_with_official_step_on_huge_variances(weight_type):
     model.var_flat[10:12, 100:102] = 1.0e36
     model.var_rnoise[60, 60] = 3.0e36
     ours = rs.resample_image(model, weight_type=weight_type)
-    official = _official(model, weight_type=weight_type)
+    official = official_step(model, weight_type=weight_type)
     good = official.wht > 0
     for name in rs.VARIANCES:
         off = getattr(official, name)

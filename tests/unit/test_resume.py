@@ -19,7 +19,7 @@ class _Named(list):
         return self._named.items()
 
 
-def _job(tmp_path, *, options=None, rule="calibrate"):
+def _job(tmp_path, *, options=None, rule="calibrate", context="jwst_0002.pmap"):
     science = tmp_path / "expo_rate.fits"
     if not science.exists():
         science.write_bytes(b"rate")
@@ -28,7 +28,7 @@ def _job(tmp_path, *, options=None, rule="calibrate"):
     return SimpleNamespace(
         rule=rule, wildcards=_Named(exposure="expo"), input=_Named([str(science)]),
         output=_Named([str(out)]), params=_Named(options=options or {"sigma": 3.0}),
-        log=[str(tmp_path / "expo.log")])
+        log=[str(tmp_path / "expo.log")], config={"crds_context": context})
 
 
 def _finish(job, state):
@@ -40,12 +40,13 @@ def _finish(job, state):
     os.replace(pending, job.output[0])
 
 
-def test_fingerprint_follows_inputs_params_and_outputs(tmp_path):
+def test_fingerprint_follows_inputs_params_outputs_and_context(tmp_path):
     job = _job(tmp_path)
     base = resume._job_fingerprint(job)
     assert resume._job_fingerprint(_job(tmp_path)) == base
     assert resume._job_fingerprint(_job(tmp_path, options={"sigma": 2.5})) != base
     assert resume._job_fingerprint(_job(tmp_path, rule="other")) != base
+    assert resume._job_fingerprint(_job(tmp_path, context="jwst_0001.pmap")) != base
     os.utime(job.input[0], ns=(1, 1))
     assert resume._job_fingerprint(job) != base
 

@@ -154,8 +154,7 @@ def test_report_shows_the_quick_looks_in_chromium(campaign, report_run, tmp_path
     shutil.copy(shot, workdir / "report_screenshot.png")    # kept with the run, to look at
 
 
-def test_impact_of_the_new_context_agrees_with_the_dry_run(campaign, report_run, capsys,
-                                                           crds_restored):
+def test_impact_of_the_new_context_agrees_with_the_dry_run(campaign, report_run, capsys):
     from snakewebb.cli import main
 
     workdir, _ = report_run
@@ -198,8 +197,7 @@ def test_impact_of_the_new_context_agrees_with_the_dry_run(campaign, report_run,
     (["impact", "{results}"], r"^snakewebb: error: the following arguments are required: "
                               r"--context$"),
 ])
-def test_impact_bad_arguments_are_one_line(campaign, report_run, tmp_path, args, message,
-                                           crds_restored):
+def test_impact_bad_arguments_are_one_line(campaign, report_run, tmp_path, args, message):
     workdir, _ = report_run
     values = {"missing": tmp_path / "nowhere", "results": workdir / "results",
               "empty": tmp_path, "crds": campaign.crds}

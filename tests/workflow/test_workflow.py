@@ -432,7 +432,8 @@ class Named(list):
 
 WILDCARDS = Named()
 snakemake = SimpleNamespace(log=[{log!r}], output=[{out!r}], rule="calibrate", input=Named(),
-                            params=Named(), wildcards=WILDCARDS)
+                            params=Named(), wildcards=WILDCARDS,
+                            config={{"crds_context": "jwst_0001.pmap"}})
 _adapter.run(snakemake, lambda: atomic_save(HalfWritten(), {out!r}))
 """
 
