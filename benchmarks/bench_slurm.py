@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import end_leftovers
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = REPO / ".venv-slurm" / "bin" / "snakemake"
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
@@ -168,22 +170,6 @@ def arrays(demo, root, n, limit):
         print(f"  MISSING {n - made} products: array mode dropped work")
 
 
-def _end_leftovers(marker):
-    """End processes whose command line names ``marker`` (the benchmark's directory):
-    without cgroups, a SLURM job killed for its memory or cancelled can leave its
-    Snakemake processes running, orphaned."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path("/proc", pid, "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 9)
-            except OSError:
-                pass
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exposures", type=int, default=50)
@@ -205,7 +191,7 @@ def main():
             if args.arrays:
                 arrays(demo, root, args.arrays, args.array_limit)
         finally:
-            _end_leftovers(tmp)
+            end_leftovers(tmp)
 
 
 if __name__ == "__main__":

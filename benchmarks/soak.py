@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from astropy.io import fits
+from _common import rewrite_product
 
 __all__ = ["build_soak_campaign", "snakemake_command", "run_killed", "job_starts",
            "product_state", "BROKEN_KINDS"]
@@ -48,19 +48,6 @@ def _link(src, dst):
 def _asn(path, name, science):
     path.write_text(json.dumps({"asn_type": "image2", "asn_pool": "soak", "products": [
         {"name": name, "members": [{"expname": str(science), "exptype": "science"}]}]}))
-
-
-def _rewrite(src, dst, primary=None, sci_delete=()):
-    with fits.open(src) as hdul:
-        kept = fits.HDUList([hdu.copy() for hdu in hdul if hdu.name != "ASDF"])
-    for key, value in (primary or {}).items():
-        if value is None:
-            del kept[0].header[key]
-        else:
-            kept[0].header[key] = value
-    for key in sci_delete:
-        del kept["SCI"].header[key]
-    kept.writeto(dst)
 
 
 def build_soak_campaign(root, source, n=200, broken_fraction=0.05, seed=0):
@@ -100,11 +87,11 @@ def build_soak_campaign(root, source, n=200, broken_fraction=0.05, seed=0):
         if kind == "cuthead":
             science.write_bytes(data[:1000])
         elif kind == "spectro":
-            _rewrite(source, science, primary={"EXP_TYPE": "NRC_WFSS"})
+            rewrite_product(source, science, primary={"EXP_TYPE": "NRC_WFSS"}, keep_asdf=False)
         elif kind == "nodetector":
-            _rewrite(source, science, primary={"DETECTOR": None})
+            rewrite_product(source, science, primary={"DETECTOR": None}, keep_asdf=False)
         elif kind == "nopointing":
-            _rewrite(source, science, sci_delete=("V2_REF",))
+            rewrite_product(source, science, sci_delete=("V2_REF",), keep_asdf=False)
         # "gone": the ASN names a file that is not written
         _asn(asn, name, science)
         broken[name] = kind

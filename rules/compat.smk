@@ -140,3 +140,27 @@ def keep_going_in_job_process():
     __init__._snakewebb_keep_going = True
     JobScheduler.__init__ = __init__
     return True
+
+
+# clean_up_after_kill(): the main process of a run, before it plans, clears what a
+# killed run left: its stale locks (clear_stale_locks) and, when no other run is live,
+# keeps aside the products its jobs finished just before the kill (incomplete_outputs,
+# snakewebb.resume), which their jobs reinstate instead of processing them again.
+import sys as _sys
+
+from snakewebb.resume import salvage as _salvage
+
+
+def clean_up_after_kill():
+    """Remove a killed run's stale locks and keep aside what its jobs had finished."""
+    removed = clear_stale_locks()
+    if removed:
+        print("removed the locks a killed Snakemake left in .snakemake/locks", file=_sys.stderr)
+    if removed is not None:  # no other run live: keep aside what a kill left
+        kept = _salvage(incomplete_outputs())
+        if kept:
+            print(
+                f"{len(kept)} product(s) finished just before the last run was killed "
+                "are kept aside and reinstated by their jobs (snakewebb.resume)",
+                file=_sys.stderr,
+            )

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from astropy.io import fits
+from _common import rewrite_product  # noqa: F401 (one copy, shared with benchmarks/soak.py)
 
 
 def write_asn(path, products, *, pool="pool"):
@@ -23,25 +23,3 @@ def write_asn(path, products, *, pool="pool"):
                         for name, files in products.items()]}
     path.write_text(json.dumps(asn))
     return path
-
-
-def rewrite_product(src, dst, *, primary=None, sci_delete=(), keep_asdf=True, arrays=None):
-    """Copy a product to ``dst`` (returned) with primary keywords changed (None deletes),
-    SCI keywords deleted, or arrays replaced (``{"SCI": fn(array) -> array}``).
-
-    ``keep_asdf=False`` leaves the ASDF tree out, which would otherwise restore the
-    keywords when the copy is opened as a datamodel.
-    """
-    with fits.open(src) as hdul:
-        kept = fits.HDUList([hdu.copy() for hdu in hdul if keep_asdf or hdu.name != "ASDF"])
-    for key, value in (primary or {}).items():
-        if value is None:
-            del kept[0].header[key]
-        else:
-            kept[0].header[key] = value
-    for key in sci_delete:
-        del kept["SCI"].header[key]
-    for name, change in (arrays or {}).items():
-        kept[name].data = change(kept[name].data)
-    kept.writeto(dst)
-    return dst

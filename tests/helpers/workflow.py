@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _common import end_leftovers  # noqa: F401 (one copy, shared with benchmarks/bench_slurm.py)
+
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 

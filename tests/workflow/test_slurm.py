@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from helpers.workflow import end_leftovers
+
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,23 +238,6 @@ def _wait_for(what, predicate, timeout):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _end_leftovers(marker):
-    """End the processes whose command line names ``marker`` (this test's directory).
-
-    Without cgroups (proctrack/linuxproc), scancel ends the SLURM job but can leave
-    its batch step's Snakemake process running, orphaned; this test started it."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path("/proc", pid, "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 9)
-            except OSError:
-                pass
-
-
 def test_cancelled_slurm_job_leaves_only_whole_products_and_rerun_does_the_rest(
         campaign, slurm, tmp_path):
     # squeue: the plugin (2.8.0) reads sacct's "CANCELLED by <uid>" as still running
@@ -277,7 +262,7 @@ def test_cancelled_slurm_job_leaves_only_whole_products_and_rerun_does_the_rest(
     finally:
         if run.poll() is None:
             run.kill()
-        _end_leftovers(str(tmp_path))
+        end_leftovers(str(tmp_path))
     assert returncode != 0
 
     done = {p.name for p in results.glob("*.fits")}
