@@ -6,6 +6,10 @@ cache), ``CRDS_CONTEXT`` (the pipeline mapping, e.g. ``jwst_0002.pmap``) and
 (``CRDS_MODE=local``): every answer comes from the cache and no request leaves
 the machine.
 
+They are read once, by :func:`resolve_crds`, into a :class:`CrdsSettings` that every
+lookup takes. crds itself reads its settings from the process environment, so they are
+set there only around crds's own calls (:meth:`CrdsSettings.applied`) and put back.
+
 ``crds`` is imported inside the functions that need it, so importing this
 module stays cheap.
 """
@@ -31,7 +35,6 @@ __all__ = [
     "DATAMODEL_PATHS",
     "CrdsSettings",
     "resolve_crds",
-    "default_context",
     "matching_parameters",
     "best_references",
     "best_references_table",
@@ -109,18 +112,15 @@ def _operational_context(crds_path, key="operational_context"):
     return pmaps[-1].name
 
 
-def default_context(crds_path):
-    """The context a cache is used with when none is named.
-
-    The operational one its ``config/jwst/server_config`` names (what crds itself uses
-    offline), else its newest ``.pmap``.
-    """
-    return _operational_context(crds_path)
-
-
 #: The settings crds reads from os.environ that :meth:`CrdsSettings.applied` sets.
 CRDS_VARIABLES = ("CRDS_PATH", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_MODE",
                   "CRDS_OBSERVATORY", "CRDS_CLIENT_TIMEOUT_SECONDS")
+
+#: Variables by which crds would take mappings, references or its configuration from
+#: elsewhere than the cache's own layout (crds.core.config): unset while crds works here.
+CRDS_PATH_OVERRIDES = tuple(
+    f"CRDS_{kind}PATH{single}" for kind in ("", "MAP", "REF", "CFG", "PICKLE")
+    for single in ("_SINGLE",) + (("",) if kind else ()))
 
 
 @dataclass(frozen=True)
@@ -151,28 +151,38 @@ class CrdsSettings:
     def applied(self):
         """Within the block, crds works on this cache and context.
 
-        The environment is restored on exit. Switching from another cache first drops
-        what crds (and this module) remember of it: two caches may hold different
-        mappings under the same names.
+        The environment is restored on exit. Two caches may hold different mappings
+        under the same names, so what crds remembers of another cache is dropped on the
+        way in, and what it loaded from this one on the way out unless the restored
+        environment names this cache too (a user's own crds calls then see their own).
+        crds giving up (it raises SystemExit when a server does not answer) is a
+        :class:`~snakewebb.errors.SnakewebbError` naming the cache and server.
         """
         global _CACHE_IN_USE
-        env = self.environment()
         here = (self.path, self.server_url)
         if here != _CACHE_IN_USE or _elsewhere(os.environ.get("CRDS_PATH"), self.path):
             _forget_crds_state()
-        saved = {key: os.environ.get(key) for key in CRDS_VARIABLES}
-        for key in CRDS_VARIABLES:
+        names = CRDS_VARIABLES + CRDS_PATH_OVERRIDES
+        saved = {key: os.environ.get(key) for key in names}
+        for key in names:
             os.environ.pop(key, None)
-        os.environ.update(env)
+        os.environ.update(self.environment())
         _CACHE_IN_USE = here
         try:
             yield self
+        except SystemExit as exc:
+            raise SnakewebbError(
+                f"crds gave up (exit status {exc.code}) on the cache {self.path} with the "
+                f"server {self.server_url}: is the server reachable?") from None
         finally:
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+            if _elsewhere(os.environ.get("CRDS_PATH", ""), self.path):
+                _forget_crds_state()
+                _CACHE_IN_USE = None
 
 
 #: (path, server) of the cache crds was last used with in this process.
@@ -180,11 +190,14 @@ _CACHE_IN_USE = None
 
 
 def _elsewhere(current, path):
-    """Whether the environment points crds at another cache than ``path``.
+    """Whether CRDS_PATH ``current`` points crds at another cache than ``path``.
 
-    A user's own CRDS_PATH, or what jwst was given: crds may hold that cache's mappings.
+    A user's own CRDS_PATH, or what jwst was given (crds may hold that cache's
+    mappings); ``""`` stands for none (crds's default cache), None for not known.
     """
-    return current is not None and str(Path(current).expanduser().resolve()) != path
+    if current is None:
+        return False
+    return not current or str(Path(current).expanduser().resolve()) != path
 
 
 def resolve_crds(crds_path=None, context=None, server_url=None, *, environ=None):
@@ -210,7 +223,8 @@ def resolve_crds(crds_path=None, context=None, server_url=None, *, environ=None)
     environ = os.environ if environ is None else environ
     crds_path = crds_path or environ.get("CRDS_PATH")
     if not crds_path:
-        raise SnakewebbError("no CRDS cache: set CRDS_PATH or give crds_path")
+        raise SnakewebbError("no CRDS cache: set CRDS_PATH or name one (--crds-path, "
+                             "crds_path)")
     crds_path = str(Path(crds_path).expanduser().resolve())
     if not _mappings_dir(crds_path).is_dir():
         raise SnakewebbError(f"{crds_path} is not a CRDS cache (no mappings/jwst)")
@@ -251,11 +265,12 @@ def _effective_server(crds_path, context, server_url):
 
 
 def _forget_crds_state():
-    """Drop this module's lookups and crds's memory of another cache (compat)."""
+    """Drop crds's memory of a cache (compat).
+
+    This module's own lookups are kept: they are keyed by cache and context.
+    """
     from snakewebb.compat import forget_crds_state
 
-    _lookup.cache_clear()
-    _required_parkeys.cache_clear()
     forget_crds_state()
 
 

@@ -64,7 +64,9 @@ Image2Options = make_dataclass(
         of :data:`snakewebb.registry.IMAGE2_STEPS` (``skip_background``,
         ``skip_assign_wcs``, ``skip_flat_field``, ``skip_photom``); ``bkg_sigma``,
         ``bkg_maxiters``: the background step's clipping; ``crds_context``: recorded in
-        provenance (and the context of a lookup made without references given).
+        provenance as CRDS_CTX, and the context of a lookup made without references
+        given (then the environment's CRDS_CONTEXT or the cache's operational one when
+        None); with references given and None, no CRDS_CTX is recorded.
         """,
         "skips": _skips,
         "__module__": __name__,  # (make_dataclass's module= is Python 3.12+)

@@ -456,6 +456,59 @@ def test_caches_with_the_same_mapping_names_in_turn(cache, tso_cache):
             "_flat_0001.fits")
 
 
+def _direct_flat(header):
+    """The FLAT crds itself gives ``header`` under the environment's settings."""
+    import crds
+
+    params = references.matching_parameters(header)
+    return crds.getreferences(params, reftypes=["flat"], observatory="jwst")["flat"]
+
+
+def test_a_users_own_crds_calls_keep_their_own_cache(cache, tso_cache, monkeypatch):
+    """A lookup on our cache leaves crds no memory of it that would answer the user's own
+    crds calls on theirs (both caches hold a jwst_0001.pmap)."""
+    users = references.resolve_crds(tso_cache, "jwst_0001.pmap")
+    for key, value in users.environment().items():
+        monkeypatch.setenv(key, value)
+    header = {**header_of(SPECS[0]), "TSOVISIT": True}
+    assert _direct_flat(header).endswith("_flat_9101.fits")
+    ours = references.resolve_crds(cache, "jwst_0001.pmap")
+    assert references.best_references(header, ("flat",), crds=ours)["flat"].endswith("_0001.fits")
+    assert _direct_flat(header).endswith("_flat_9101.fits")
+    with ours.applied():  # nested: the inner cache's mappings do not answer for the outer
+        references.best_references(header, ("flat",), crds=users)
+        assert _direct_flat(header).endswith("_flat_0001.fits")
+
+
+def test_crds_path_overrides_of_the_environment_are_set_aside(cache, tso_cache, monkeypatch):
+    """CRDS_MAPPATH (and its kin) would make crds read another cache's mappings."""
+    from snakewebb.compat import forget_crds_state
+
+    monkeypatch.setenv("CRDS_MAPPATH", str(tso_cache / "mappings"))
+    ours = references.resolve_crds(cache, "jwst_0001.pmap")
+    references._lookup.cache_clear()  # nothing remembered from the tests before
+    references._required_parkeys.cache_clear()
+    forget_crds_state()
+    header = {**header_of(SPECS[0]), "TSOVISIT": True}
+    assert references.best_references(header, ("flat",), crds=ours)["flat"].endswith("_0001.fits")
+    assert os.environ["CRDS_MAPPATH"] == str(tso_cache / "mappings")
+
+
+def test_crds_giving_up_is_one_line_naming_cache_and_server(cache, monkeypatch):
+    import crds
+
+    def no_answer(*args, **kwargs):  # what crds does when its server does not answer
+        raise SystemExit(-1)
+
+    monkeypatch.setattr(crds, "getrecommendations", no_answer)
+    references._lookup.cache_clear()
+    settings = references.resolve_crds(cache)
+    with pytest.raises(SnakewebbError, match=r"^crds gave up \(exit status -1\) on the cache "
+                                             rf"{re.escape(settings.path)} with the server"):
+        references.best_references(header_of(SPECS[0]), ("flat",), crds=settings)
+    references._lookup.cache_clear()
+
+
 def _broken_copy(cache, tmp_path, pattern, how):
     """A copy of the cache with the first mapping matching ``pattern`` truncated or gone."""
     import shutil
